@@ -1,0 +1,29 @@
+# pg_jobmon: PGXS build and install, and the project's own targets (demo, test, bench).
+EXTENSION = pg_jobmon
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+DATA_built = extension/$(EXTENSION)--$(EXTVERSION).sql
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+PYTHON ?= python3
+BUILD_INPUTS := extension/build.py extension/loader.py $(EXTENSION).control \
+	$(wildcard extension/objects/*.sql extension/functions/*.sql plpython_src/*.py)
+
+extension/$(EXTENSION)--$(EXTVERSION).sql: $(BUILD_INPUTS)
+	$(PYTHON) extension/build.py --output $@
+
+# The test tools live in a virtualenv that the unprivileged user running the clusters
+# can read (PostgreSQL refuses to run as root).
+VENV ?= /var/tmp/pg_jobmon-venv
+
+.PHONY: deps demo test unit lint
+deps:
+	scripts/ensure-deps.sh "$(VENV)"
+
+demo: deps install
+	scripts/as-postgres.sh "$(VENV)/bin/python" scripts/demo.py
+
+test: deps install
+	scripts/as-postgres.sh "$(VENV)/bin/python" -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)

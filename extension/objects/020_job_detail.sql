@@ -1,0 +1,16 @@
+-- job_detail: the steps of each job; add_step inserts one, update_step ends it.
+CREATE TABLE @extschema@.job_detail (
+    job_id bigint NOT NULL REFERENCES @extschema@.job_log (job_id) ON DELETE CASCADE,
+    step_id bigserial PRIMARY KEY,
+    action text NOT NULL,
+    start_time timestamptz NOT NULL,
+    end_time timestamptz,
+    elapsed_time real,
+    status text,
+    message text
+);
+
+CREATE INDEX job_detail_job_id_idx ON @extschema@.job_detail (job_id);
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_detail', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_detail_step_id_seq', '');

@@ -1,0 +1,157 @@
+"""Non-blocking libpq exchanges that leave the calling backend interruptible.
+
+While a PL/Python function blocks inside libpq, its backend is deaf: statement_timeout,
+pg_cancel_backend() and pg_terminate_backend() take no effect until libpq returns, and if
+the other side waits on a lock that the caller holds, both wait forever. So every wait
+here polls the socket for at most POLL_SECONDS and, between polls, calls
+``check_interrupts``: an SPI call on the caller's session, during which PostgreSQL acts
+on pending interrupts (and raises, for a cancel or a timeout).
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:
+    from psycopg import pq
+
+POLL_SECONDS = 0.1
+_MAX_PENDING_READS = 16
+_READ = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+_WRITE = select.POLLOUT | select.POLLERR | select.POLLHUP
+
+CheckInterrupts = Callable[[], object]
+
+
+class ConnectionLost(Exception):
+    """The logging connection broke; ``sent`` tells whether the statement had left."""
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class ConnectFailed(Exception):
+    """libpq could not open the connection; the message is libpq's."""
+
+
+def wait(
+    fileno: int,
+    events: int,
+    check_interrupts: CheckInterrupts,
+    deadline: float | None = None,
+) -> int:
+    """Wait until ``fileno`` is ready for ``events``; return the events that came."""
+    poller = select.poll()
+    poller.register(fileno, events)
+    while True:
+        ready = poller.poll(POLL_SECONDS * 1000)
+        if ready:
+            return ready[0][1]
+        check_interrupts()
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError
+
+
+def read_pending(pgconn: pq.abc.PGconn) -> None:
+    """Read what the server sent while the connection was idle, without waiting.
+
+    Notifications are queued for ``pgconn.notifies()``; an EOF (the backend was
+    terminated, the server restarted) raises psycopg's OperationalError. One read is
+    not enough for that: a terminated backend first sends its FATAL message.
+    """
+    poller = select.poll()
+    poller.register(pgconn.socket, _READ)
+    for _ in range(_MAX_PENDING_READS):
+        if not poller.poll(0):
+            return
+        pgconn.consume_input()
+
+
+def connect(
+    conninfo: str, check_interrupts: CheckInterrupts, timeout: float
+) -> pq.abc.PGconn:
+    """Open a connection in non-blocking mode, within ``timeout`` seconds."""
+    from psycopg import pq
+
+    pgconn = pq.PGconn.connect_start(conninfo.encode())
+    deadline = time.monotonic() + timeout
+    # libpq's rule: before the first PQconnectPoll, wait as if it had asked to write.
+    state = pq.PollingStatus.WRITING
+    try:
+        while state != pq.PollingStatus.OK:
+            if pgconn.status == pq.ConnStatus.BAD or state == pq.PollingStatus.FAILED:
+                raise ConnectFailed(_libpq_message(pgconn.error_message))
+            events = _WRITE if state == pq.PollingStatus.WRITING else _READ
+            try:
+                wait(pgconn.socket, events, check_interrupts, deadline)
+            except TimeoutError:
+                raise ConnectFailed(f"timeout expired after {timeout:g} seconds") from None
+            state = pq.PollingStatus(pgconn.connect_poll())
+        pgconn.nonblocking = 1
+    except BaseException:
+        pgconn.finish()
+        raise
+    return pgconn
+
+
+def exchange(
+    pgconn: pq.abc.PGconn,
+    send: Callable[[], None],
+    check_interrupts: CheckInterrupts,
+) -> list[pq.abc.PGresult]:
+    """Send what ``send`` queues on ``pgconn`` and collect every result it brings.
+
+    If anything interrupts the exchange (a cancel, a timeout of the caller), the
+    statement running on the other side is cancelled too before the error goes on.
+    """
+    from psycopg import errors as pg_errors
+
+    try:
+        send()
+    except pg_errors.OperationalError as error:
+        raise ConnectionLost(str(error), sent=False) from None
+    try:
+        _flush(pgconn, check_interrupts)
+        return _collect(pgconn, check_interrupts)
+    except pg_errors.OperationalError as error:
+        raise ConnectionLost(str(error), sent=True) from None
+    except BaseException:
+        _cancel(pgconn)
+        raise
+
+
+def _flush(pgconn: pq.abc.PGconn, check_interrupts: CheckInterrupts) -> None:
+    # Reading while writing: the server may answer before it has read all we send.
+    while pgconn.flush():
+        events = wait(pgconn.socket, _READ | _WRITE, check_interrupts)
+        if events & _READ:
+            pgconn.consume_input()
+
+
+def _collect(
+    pgconn: pq.abc.PGconn, check_interrupts: CheckInterrupts
+) -> list[pq.abc.PGresult]:
+    results = []
+    while True:
+        while pgconn.is_busy():
+            wait(pgconn.socket, _READ, check_interrupts)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            return results
+        results.append(result)
+
+
+def _cancel(pgconn: pq.abc.PGconn) -> None:
+    """Ask the server to cancel what ``pgconn`` runs; best effort, the caller closes it."""
+    try:
+        pgconn.get_cancel().cancel()
+    except Exception:  # noqa: BLE001 - the connection is being dropped anyway
+        pass
+
+
+def _libpq_message(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").strip() or "unknown error"

@@ -1,0 +1,49 @@
+"""The entry points of pg_jobmon's Python-backed SQL functions, one per function.
+
+Each states its SQL signature; the build writes the plpython3u wrapper that finds this
+module in GD and calls the entry point with ``plpy`` and the SQL arguments.
+"""
+
+from __future__ import annotations
+
+from . import connection, jobs
+from ._plpy import Plpy
+from ._sqlfunction import sql_function
+
+
+@sql_function("add_job(p_job_name text) RETURNS bigint")
+def add_job(plpy: Plpy, p_job_name: str | None) -> int:
+    return jobs.add_job(plpy, p_job_name)
+
+
+@sql_function("add_step(p_job_id bigint, p_action text) RETURNS bigint")
+def add_step(plpy: Plpy, p_job_id: int | None, p_action: str | None) -> int:
+    return jobs.add_step(plpy, p_job_id, p_action)
+
+
+@sql_function("update_step(p_step_id bigint, p_status text, p_message text) RETURNS void")
+def update_step(
+    plpy: Plpy, p_step_id: int | None, p_status: str | None, p_message: str | None
+) -> None:
+    jobs.update_step(plpy, p_step_id, p_status, p_message)
+
+
+@sql_function("close_job(p_job_id bigint) RETURNS void")
+def close_job(plpy: Plpy, p_job_id: int | None) -> None:
+    jobs.finish_job(plpy, p_job_id, jobs.OK_CODE)
+
+
+@sql_function("fail_job(p_job_id bigint, p_fail_level integer DEFAULT 3) RETURNS void")
+def fail_job(plpy: Plpy, p_job_id: int | None, p_fail_level: int | None) -> None:
+    jobs.finish_job(plpy, p_job_id, p_fail_level)
+
+
+@sql_function("_open_logging_connection() RETURNS void", security_definer=True)
+def _open_logging_connection(plpy: Plpy) -> None:
+    # SECURITY DEFINER: reads dblink_mapping_jobmon, which callers need not be able to.
+    connection.open_for_session(plpy)
+
+
+def close_session() -> None:
+    """Let go of this session's resources: called when another version is loaded."""
+    connection.close()

@@ -1,0 +1,69 @@
+"""What pg_jobmon needs from the caller's own session, through SPI.
+
+Everything that describes the caller (its role, its backend) is read here, on the
+caller's side, never from the logging connection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from ._plpy import Plan, Plpy
+
+_plans: dict[str, Plan] = {}
+
+
+def _plan(plpy: Plpy, query: str) -> Plan:
+    # plpy.prepare keeps the plan for the backend's life; one per query is enough.
+    plan = _plans.get(query)
+    if plan is None:
+        plan = _plans[query] = plpy.prepare(query)
+    return plan
+
+
+def _value(plpy: Plpy, query: str) -> object:
+    return plpy.execute(_plan(plpy, query))[0]["value"]
+
+
+def current_user(plpy: Plpy) -> str:
+    """The role the caller acts as now (SET ROLE and SECURITY DEFINER included)."""
+    return str(_value(plpy, "SELECT current_user::text AS value"))
+
+
+def current_database(plpy: Plpy) -> str:
+    """The database the caller is connected to."""
+    return str(_value(plpy, "SELECT pg_catalog.current_database()::text AS value"))
+
+
+def backend_pid() -> int:
+    """The caller's pg_backend_pid(): PL/Python runs inside that very process."""
+    return os.getpid()
+
+
+def data_directory() -> Path:
+    """The server's data directory: every backend runs with it as working directory."""
+    return Path.cwd()
+
+
+def interrupt_checker(plpy: Plpy) -> Callable[[], object]:
+    """A call that lets PostgreSQL act on the caller's pending interrupts.
+
+    pg_sleep(0) runs CHECK_FOR_INTERRUPTS(), so a pending cancel, statement timeout
+    or termination raises here, in the caller's session.
+    """
+    plan = _plan(plpy, "SELECT pg_catalog.pg_sleep(0)")
+    return lambda: plpy.execute(plan)
+
+
+def extension_schema(plpy: Plpy) -> str:
+    """The schema pg_jobmon was installed into, quoted as an identifier."""
+    name = _value(
+        plpy,
+        "SELECT n.nspname::text AS value"
+        " FROM pg_catalog.pg_extension AS e"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'pg_jobmon'",
+    )
+    return plpy.quote_ident(str(name))

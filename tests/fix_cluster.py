@@ -1,0 +1,136 @@
+"""Throwaway PostgreSQL clusters for the tests, made with testgres.
+
+One cluster serves the whole run, on the port testgres picks and a private unix socket
+directory: neither is PostgreSQL's default, which is how the tests show that
+pg_jobmon needs no configuration. It holds a template database with the extension
+installed; each test gets a fresh database copied from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import testgres
+
+SCHEMA = "jobmon"
+TEMPLATE = "jobmon_template"
+LOGGER_PREFIX = "pg_jobmon logger"
+
+_database_numbers = itertools.count(1)
+
+
+class Cluster:
+    """A running testgres node, with the helpers the tests need."""
+
+    def __init__(self, node: testgres.PostgresNode, socket_dir: Path) -> None:
+        self.node = node
+        self.socket_dir = socket_dir
+
+    @property
+    def log_file(self) -> Path:
+        return Path(self.node.logs_dir) / "postgresql.log"
+
+    def connect(self, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection:
+        """An autocommit connection over TCP (node.host, node.port)."""
+        kwargs.setdefault("host", self.node.host)
+        kwargs.setdefault("user", "postgres")
+        return psycopg.connect(
+            dbname=dbname, port=self.node.port, autocommit=True, **kwargs
+        )
+
+    def create_template(self) -> None:
+        with self.connect() as conn:
+            conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        with self.connect(TEMPLATE) as conn:
+            conn.execute(f"CREATE SCHEMA {SCHEMA}")
+            conn.execute(f"CREATE EXTENSION pg_jobmon SCHEMA {SCHEMA} CASCADE")
+
+    def new_database(self) -> str:
+        name = f"test_{next(_database_numbers)}"
+        with self.connect() as conn:
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        return name
+
+    def loggers(self, dbname: str) -> list[tuple[int, str]]:
+        """(pid, application_name) of the logging connections into ``dbname``."""
+        with self.connect(dbname) as conn:
+            return conn.execute(
+                "SELECT pid, application_name FROM pg_stat_activity"
+                " WHERE datname = %s AND application_name LIKE %s ORDER BY pid",
+                (dbname, LOGGER_PREFIX + "%"),
+            ).fetchall()
+
+
+def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``condition()`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def started_cluster(hba: list[str] | None = None, **settings: Any) -> Iterator[Cluster]:
+    """A new cluster with a private socket directory; stopped and removed afterwards."""
+    with contextlib.ExitStack() as stack:
+        base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jobmon-")))
+        socket_dir = base / "sockets"
+        socket_dir.mkdir()
+        node = testgres.get_new_node(base_dir=str(base / "node"))
+        stack.callback(node.cleanup)
+        node.init()
+        if hba is not None:
+            (Path(node.data_dir) / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+        node.append_conf(
+            unix_socket_directories=str(socket_dir),
+            log_line_prefix="%m [%p] %a: ",
+            **settings,
+        )
+        node.start()  # node.cleanup(), called on the way out, stops it
+        yield Cluster(node, socket_dir)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """The run's cluster, with the template database ready."""
+    with started_cluster() as running:
+        running.create_template()
+        yield running
+
+
+@pytest.fixture
+def db(cluster: Cluster) -> str:
+    """A fresh database with pg_jobmon installed in schema jobmon."""
+    return cluster.new_database()
+
+
+@pytest.fixture
+def conn(cluster: Cluster, db: str) -> Iterator[psycopg.Connection]:
+    """A superuser connection to the test's database, in autocommit."""
+    with cluster.connect(db) as connection:
+        yield connection
+
+
+@contextlib.contextmanager
+def server_environment(**variables: str) -> Iterator[None]:
+    """Environment variables that a cluster started inside the block inherits."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,0 +1,187 @@
+"""CREATE EXTENSION gives 1.5.0's tables, sequences, indexes, rows and dump settings."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from fix_cluster import SCHEMA, Cluster
+
+COLUMNS = {
+    "job_log": [
+        ("job_id", "bigint", True, f"nextval('{SCHEMA}.job_log_job_id_seq'::regclass)"),
+        ("owner", "text", True, None),
+        ("job_name", "text", True, None),
+        ("start_time", "timestamp with time zone", True, None),
+        ("end_time", "timestamp with time zone", False, None),
+        ("status", "text", False, None),
+        ("pid", "integer", True, None),
+    ],
+    "job_detail": [
+        ("job_id", "bigint", True, None),
+        ("step_id", "bigint", True, f"nextval('{SCHEMA}.job_detail_step_id_seq'::regclass)"),
+        ("action", "text", True, None),
+        ("start_time", "timestamp with time zone", True, None),
+        ("end_time", "timestamp with time zone", False, None),
+        ("elapsed_time", "real", False, None),
+        ("status", "text", False, None),
+        ("message", "text", False, None),
+    ],
+    "job_check_log": [
+        ("job_id", "bigint", True, None),
+        ("job_name", "text", True, None),
+        ("alert_code", "integer", True, "3"),
+    ],
+    "job_check_config": [
+        ("job_name", "text", True, None),
+        ("warn_threshold", "interval", True, None),
+        ("error_threshold", "interval", True, None),
+        ("active", "boolean", True, "false"),
+        ("sensitivity", "smallint", True, "0"),
+        ("escalate", "integer", False, None),
+    ],
+    "job_status_text": [
+        ("alert_code", "integer", True, None),
+        ("alert_text", "text", True, None),
+    ],
+    "dblink_mapping_jobmon": [
+        ("username", "text", False, None),
+        ("port", "text", False, None),
+        ("pwd", "text", False, None),
+        ("host", "text", False, None),
+        ("hostaddr", "text", False, None),
+    ],
+}
+
+
+@pytest.mark.parametrize("table", sorted(COLUMNS))
+def test_table_columns_in_order(conn: psycopg.Connection, table: str) -> None:
+    rows = conn.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+        " pg_get_expr(d.adbin, d.adrelid)"
+        " FROM pg_attribute a LEFT JOIN pg_attrdef d"
+        "   ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+        " ORDER BY a.attnum",
+        (f"{SCHEMA}.{table}",),
+    ).fetchall()
+    assert rows == COLUMNS[table]
+
+
+def test_keys_and_indexes(conn: psycopg.Connection) -> None:
+    indexed = conn.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid)"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+        " WHERE c.relnamespace = %s::regnamespace",
+        (SCHEMA,),
+    ).fetchall()
+    definitions = {(table, index.split(" USING ")[1]) for table, index in indexed}
+    for table, expected in [
+        ("job_log", "btree (job_id)"),
+        ("job_log", "btree (job_name)"),
+        ("job_log", "btree (start_time)"),
+        ("job_log", "btree (status)"),
+        ("job_log", "btree (pid)"),
+        ("job_detail", "btree (step_id)"),
+        ("job_detail", "btree (job_id)"),
+        ("job_check_config", "btree (job_name)"),
+        ("job_status_text", "btree (alert_code)"),
+    ]:
+        assert (table, expected) in definitions
+    primary_keys = conn.execute(
+        "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE connamespace = %s::regnamespace AND contype IN ('p', 'f') ORDER BY 1, 2",
+        (SCHEMA,),
+    ).fetchall()
+    assert primary_keys == [
+        (f"{SCHEMA}.job_check_config", "PRIMARY KEY (job_name)"),
+        (
+            f"{SCHEMA}.job_detail",
+            f"FOREIGN KEY (job_id) REFERENCES {SCHEMA}.job_log(job_id) ON DELETE CASCADE",
+        ),
+        (f"{SCHEMA}.job_detail", "PRIMARY KEY (step_id)"),
+        (f"{SCHEMA}.job_log", "PRIMARY KEY (job_id)"),
+        (f"{SCHEMA}.job_status_text", "PRIMARY KEY (alert_code)"),
+    ]
+
+
+def test_shipped_status_texts(conn: psycopg.Connection) -> None:
+    rows = conn.execute(f"SELECT * FROM {SCHEMA}.job_status_text ORDER BY 1").fetchall()
+    assert rows == [(1, "OK"), (2, "WARNING"), (3, "CRITICAL")]
+
+
+def test_dump_settings(conn: psycopg.Connection) -> None:
+    rows = conn.execute(
+        "SELECT c.relname, x.condition"
+        " FROM pg_extension e,"
+        " unnest(e.extconfig, e.extcondition) AS x(oid, condition)"
+        " JOIN pg_class c ON c.oid = x.oid"
+        " WHERE e.extname = 'pg_jobmon' ORDER BY 1"
+    ).fetchall()
+    assert rows == [
+        ("dblink_mapping_jobmon", ""),
+        ("job_check_config", ""),
+        ("job_check_log", ""),
+        ("job_detail", ""),
+        ("job_detail_step_id_seq", ""),
+        ("job_log", ""),
+        ("job_log_job_id_seq", ""),
+        ("job_status_text", "WHERE alert_code NOT IN (1, 2, 3)"),
+    ]
+
+
+def test_requires_plpython_and_no_dblink(conn: psycopg.Connection) -> None:
+    extensions = conn.execute("SELECT extname FROM pg_extension ORDER BY 1").fetchall()
+    assert extensions == [("pg_jobmon",), ("plpgsql",), ("plpython3u",)]
+    version = conn.execute(
+        "SELECT extversion, extrelocatable FROM pg_extension WHERE extname = 'pg_jobmon'"
+    ).fetchone()
+    assert version == ("2.0.0", False)
+
+
+def test_logging_function_signatures(conn: psycopg.Connection) -> None:
+    rows = conn.execute(
+        "SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') '"
+        " || pg_get_function_result(p.oid)"
+        " FROM pg_proc p WHERE p.pronamespace = %s::regnamespace"
+        " AND p.proname NOT LIKE '\\_%%' ORDER BY 1",
+        (SCHEMA,),
+    ).fetchall()
+    assert [row[0] for row in rows] == [
+        "add_job(p_job_name text) bigint",
+        "add_step(p_job_id bigint, p_action text) bigint",
+        "close_job(p_job_id bigint) void",
+        "fail_job(p_job_id bigint, p_fail_level integer DEFAULT 3) void",
+        "update_step(p_step_id bigint, p_status text, p_message text) void",
+    ]
+
+
+def test_single_row_config(conn: psycopg.Connection) -> None:
+    conn.execute(f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (port) VALUES ('5432')")
+    with pytest.raises(psycopg.errors.RaiseException) as raised:
+        conn.execute(f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (port) VALUES ('5433')")
+    assert raised.value.diag.message_primary == "Only a single row may exist in this table"
+    count = conn.execute(f"SELECT count(*) FROM {SCHEMA}.dblink_mapping_jobmon").fetchone()
+    assert count == (1,)
+
+
+def test_single_row_config_within_one_statement(conn: psycopg.Connection) -> None:
+    with pytest.raises(psycopg.errors.RaiseException):
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (port) VALUES ('1'), ('2')"
+        )
+    count = conn.execute(f"SELECT count(*) FROM {SCHEMA}.dblink_mapping_jobmon").fetchone()
+    assert count == (0,)
+
+
+def test_installs_into_any_schema_name(cluster: Cluster, db: str) -> None:
+    """Every statement is schema-qualified: a quoted, mixed-case schema works too."""
+    with cluster.connect(db) as conn:
+        conn.execute("DROP EXTENSION pg_jobmon")
+        conn.execute('CREATE SCHEMA "Job Mon"')
+        conn.execute('CREATE EXTENSION pg_jobmon SCHEMA "Job Mon"')
+        job = conn.execute("""SELECT "Job Mon".add_job('odd schema')""").fetchone()
+        assert job is not None
+        conn.execute("""SELECT "Job Mon".close_job(%s)""", (job[0],))
+        row = conn.execute("""SELECT job_name, status FROM "Job Mon".job_log""").fetchone()
+        assert row == ("ODD SCHEMA", "OK")
