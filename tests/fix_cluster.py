@@ -88,7 +88,7 @@ def started_cluster(hba: list[str] | None = None, **settings: Any) -> Iterator[C
         socket_dir.mkdir()
         node = testgres.get_new_node(base_dir=str(base / "node"))
         stack.callback(node.cleanup)
-        node.init()
+        node.init(initdb_params=["--encoding=UTF8", "--locale=C"])
         if hba is not None:
             (Path(node.data_dir) / "pg_hba.conf").write_text("\n".join(hba) + "\n")
         node.append_conf(

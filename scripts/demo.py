@@ -1,0 +1,110 @@
+"""make demo: a throwaway cluster, pg_jobmon installed, a job that fails, its log intact.
+
+Run by `make demo` as the unprivileged cluster user, with the test virtualenv's Python.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+import testgres
+
+JOB_FUNCTION = """
+CREATE FUNCTION nightly_load() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_job bigint;
+    v_step bigint;
+BEGIN
+    v_job := jobmon.add_job('nightly load');
+
+    v_step := jobmon.add_step(v_job, 'Copy yesterday''s orders into the archive');
+    INSERT INTO orders_archive SELECT g, 'order ' || g FROM generate_series(1, 1000) AS g;
+    PERFORM jobmon.update_step(v_step, 'OK', 'Copied 1000 orders');
+
+    v_step := jobmon.add_step(v_job, 'Copy the order with a missing reference');
+    BEGIN
+        INSERT INTO orders_archive VALUES (1001, NULL);
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM jobmon.update_step(v_step, 'CRITICAL', 'ERROR: ' || SQLERRM);
+        PERFORM jobmon.fail_job(v_job);
+        RAISE;  -- the job fails, and its transaction rolls back
+    END;
+
+    PERFORM jobmon.close_job(v_job);
+END
+$$;
+"""
+
+
+def show(conn: psycopg.Connection, title: str, query: str) -> None:
+    cursor = conn.execute(query)
+    rows = cursor.fetchall()
+    names = [column.name for column in cursor.description or []]
+    cells = [names] + [["" if value is None else str(value) for value in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(names))]
+    print(f"\n{title}")
+    for number, row in enumerate(cells):
+        print("  " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+        if number == 0:
+            print("  " + "-+-".join("-" * width for width in widths))
+    if not rows:
+        print("  (no rows)")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="pg_jobmon-demo-") as base:
+        sockets = Path(base) / "sockets"
+        sockets.mkdir()
+        node = testgres.get_new_node(base_dir=str(Path(base) / "node"))
+        node.init(initdb_params=["--encoding=UTF8", "--locale=C"])
+        node.append_conf(unix_socket_directories=str(sockets), log_statement="none")
+        node.start()
+        try:
+            print(f"Throwaway cluster on port {node.port}, sockets in {sockets}")
+            run_demo(node)
+        finally:
+            node.cleanup()
+    return 0
+
+
+def run_demo(node: testgres.PostgresNode) -> None:
+    with psycopg.connect(
+        host=node.host, port=node.port, dbname="postgres", user="postgres", autocommit=True
+    ) as conn:
+        conn.execute("CREATE SCHEMA jobmon")
+        conn.execute("CREATE EXTENSION pg_jobmon SCHEMA jobmon CASCADE")
+        print("CREATE EXTENSION pg_jobmon SCHEMA jobmon CASCADE: done, no configuration")
+        conn.execute("CREATE TABLE orders_archive (id int PRIMARY KEY, label text NOT NULL)")
+        conn.execute(JOB_FUNCTION)
+
+        print("\nRunning the job: SELECT nightly_load();")
+        try:
+            conn.execute("SELECT nightly_load()")
+        except psycopg.Error as error:
+            print(f"  the job failed: {error.diag.sqlstate} {error.diag.message_primary}")
+
+        show(conn, "Its work was rolled back:", "SELECT count(*) AS archived FROM orders_archive")
+        show(
+            conn,
+            "Its log survived (jobmon.job_log):",
+            "SELECT job_id, owner, job_name, status, pid FROM jobmon.job_log",
+        )
+        show(
+            conn,
+            "and its steps (jobmon.job_detail):",
+            "SELECT step_id, action, status, message, round(elapsed_time::numeric, 4) AS seconds"
+            " FROM jobmon.job_detail ORDER BY step_id",
+        )
+        show(
+            conn,
+            "The session's one logging connection, as pg_stat_activity shows it:",
+            "SELECT pid, usename, application_name FROM pg_stat_activity"
+            " WHERE application_name LIKE 'pg_jobmon%'",
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
