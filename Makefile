@@ -18,12 +18,17 @@ extension/$(EXTENSION)--$(EXTVERSION).sql: $(BUILD_INPUTS)
 # can read (PostgreSQL refuses to run as root).
 VENV ?= /var/tmp/pg_jobmon-venv
 
-.PHONY: deps demo test unit lint
+.PHONY: deps demo test lint
 deps:
 	scripts/ensure-deps.sh "$(VENV)"
 
 demo: deps install
 	scripts/as-postgres.sh "$(VENV)/bin/python" scripts/demo.py
 
-test: deps install
+lint: deps
+	"$(VENV)/bin/ruff" check .
+	"$(VENV)/bin/ruff" format --check .
+	"$(VENV)/bin/mypy"
+
+test: deps install lint
 	scripts/as-postgres.sh "$(VENV)/bin/python" -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)

@@ -114,7 +114,7 @@ def python_source(path: Path) -> str:
     """A Python file that goes into a function body quoted with PYTHON_TAG."""
     text = path.read_text()
     if PYTHON_TAG in text:
-        raise BuildError(f"{path.relative_to(ROOT)} contains the dollar-quote tag {PYTHON_TAG}")
+        raise BuildError(f"{path} contains the dollar-quote tag {PYTHON_TAG}")
     return text
 
 
@@ -130,9 +130,7 @@ def gd_key(version: str) -> str:
 def loader_function(version: str, sources: dict[str, str]) -> str:
     embedded = "".join(f"    {name!r}: {text!r},\n" for name, text in sources.items())
     body = (
-        f"{loader_code()}\n\n"
-        f"SOURCES = {{\n{embedded}}}\n\n"
-        f"load_package(GD, {version!r}, SOURCES)\n"
+        f"{loader_code()}\n\nSOURCES = {{\n{embedded}}}\n\nload_package(GD, {version!r}, SOURCES)\n"
     )
     return (
         "-- _load_package(): imports the embedded plpython_src once per backend, into GD.\n"
@@ -189,7 +187,9 @@ def functions_part(version: str) -> list[tuple[str, str]]:
     parts = [(f"extension/functions/{p.name}", p.read_text()) for p in sql_files("functions")]
     parts.append(("plpython_src/ (embedded)", loader_function(version, package_sources())))
     for entry in entry_points((PACKAGE / "api.py").read_text()):
-        parts.append((f"plpython_src/api.py: {entry.python_name}", wrapper_function(entry, version)))
+        parts.append(
+            (f"plpython_src/api.py: {entry.python_name}", wrapper_function(entry, version))
+        )
     return parts
 
 

@@ -14,8 +14,9 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import MutableMapping, Sequence
 from types import ModuleType
-from typing import Any, MutableMapping, Sequence
+from typing import Any
 
 GD_PREFIX = "pg_jobmon."
 

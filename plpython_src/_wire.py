@@ -10,9 +10,10 @@ on pending interrupts (and raises, for a cancel or a timeout).
 
 from __future__ import annotations
 
+import contextlib
 import select
 import time
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from psycopg import pq
@@ -70,9 +71,7 @@ def read_pending(pgconn: pq.abc.PGconn) -> None:
         pgconn.consume_input()
 
 
-def connect(
-    conninfo: str, check_interrupts: CheckInterrupts, timeout: float
-) -> pq.abc.PGconn:
+def connect(conninfo: str, check_interrupts: CheckInterrupts, timeout: float) -> pq.abc.PGconn:
     """Open a connection in non-blocking mode, within ``timeout`` seconds."""
     from psycopg import pq
 
@@ -131,10 +130,8 @@ def _flush(pgconn: pq.abc.PGconn, check_interrupts: CheckInterrupts) -> None:
             pgconn.consume_input()
 
 
-def _collect(
-    pgconn: pq.abc.PGconn, check_interrupts: CheckInterrupts
-) -> list[pq.abc.PGresult]:
-    results = []
+def _collect(pgconn: pq.abc.PGconn, check_interrupts: CheckInterrupts) -> list[pq.abc.PGresult]:
+    results: list[pq.abc.PGresult] = []
     while True:
         while pgconn.is_busy():
             wait(pgconn.socket, _READ, check_interrupts)
@@ -147,10 +144,8 @@ def _collect(
 
 def _cancel(pgconn: pq.abc.PGconn) -> None:
     """Ask the server to cancel what ``pgconn`` runs; best effort, the caller closes it."""
-    try:
+    with contextlib.suppress(Exception):  # the connection is being dropped anyway
         pgconn.get_cancel().cancel()
-    except Exception:  # noqa: BLE001 - the connection is being dropped anyway
-        pass
 
 
 def _libpq_message(raw: bytes) -> str:

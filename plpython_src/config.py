@@ -7,9 +7,9 @@ works with no configuration on any port and socket directory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 # dblink_mapping_jobmon's columns, and the libpq keyword each one sets.
 MAPPING_KEYWORDS = {

@@ -7,7 +7,8 @@ the loaded package, which PL/Python's GD holds for the life of the backend.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Callable
 
 from . import _wire, caller, config, statements
 from ._plpy import Plpy
@@ -51,14 +52,10 @@ class LoggingConnection:
         self._take_notifications()
         return not self._config_changed and self._pgconn.status == pq.ConnStatus.OK
 
-    def run(
-        self, statement: statements.Statement, params: Params, plpy: Plpy
-    ) -> pq.abc.PGresult:
+    def run(self, statement: statements.Statement, params: Params, plpy: Plpy) -> pq.abc.PGresult:
         """Run one prepared statement; a server error becomes a JobmonError."""
         name = statement.name.encode()
-        results = self._exchange(
-            lambda: self._pgconn.send_query_prepared(name, params), plpy
-        )
+        results = self._exchange(lambda: self._pgconn.send_query_prepared(name, params), plpy)
         if len(results) != 1:
             raise JobmonError(
                 f"unexpected {len(results)} results from the logging connection",
@@ -68,17 +65,13 @@ class LoggingConnection:
 
     def run_script(self, script: str, plpy: Plpy) -> None:
         """Run fixed commands in one round trip (simple query protocol)."""
-        for result in self._exchange(
-            lambda: self._pgconn.send_query(script.encode()), plpy
-        ):
+        for result in self._exchange(lambda: self._pgconn.send_query(script.encode()), plpy):
             _checked(result)
 
     def close(self) -> None:
         self._pgconn.finish()
 
-    def _exchange(
-        self, send: Callable[[], None], plpy: Plpy
-    ) -> list[pq.abc.PGresult]:
+    def _exchange(self, send: Callable[[], None], plpy: Plpy) -> list[pq.abc.PGresult]:
         try:
             results = _wire.exchange(self._pgconn, send, caller.interrupt_checker(plpy))
         except BaseException:

@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING
 
 from . import caller, connection, statements
 from ._plpy import Plpy
-from .errors import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, JobmonError, not_found, null_argument
+from .errors import (
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    JobmonError,
+    not_found,
+    null_argument,
+)
 
 if TYPE_CHECKING:
     from psycopg import pq
@@ -39,9 +45,7 @@ def add_step(plpy: Plpy, job_id: int | None, action: str | None) -> int:
     return _returned_id(result)
 
 
-def update_step(
-    plpy: Plpy, step_id: int | None, status: str | None, message: str | None
-) -> None:
+def update_step(plpy: Plpy, step_id: int | None, status: str | None, message: str | None) -> None:
     """Log the end of a step: its status, message and elapsed time."""
     _require(step_id, "step id")
     params = _encode((step_id, status, message))

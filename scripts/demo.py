@@ -86,7 +86,11 @@ def run_demo(node: testgres.PostgresNode) -> None:
         except psycopg.Error as error:
             print(f"  the job failed: {error.diag.sqlstate} {error.diag.message_primary}")
 
-        show(conn, "Its work was rolled back:", "SELECT count(*) AS archived FROM orders_archive")
+        show(
+            conn,
+            "Its work was rolled back:",
+            "SELECT count(*) AS archived FROM orders_archive",
+        )
         show(
             conn,
             "Its log survived (jobmon.job_log):",

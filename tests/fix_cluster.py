@@ -43,9 +43,7 @@ class Cluster:
         """An autocommit connection over TCP (node.host, node.port)."""
         kwargs.setdefault("host", self.node.host)
         kwargs.setdefault("user", "postgres")
-        return psycopg.connect(
-            dbname=dbname, port=self.node.port, autocommit=True, **kwargs
-        )
+        return psycopg.connect(dbname=dbname, port=self.node.port, autocommit=True, **kwargs)
 
     def create_template(self) -> None:
         with self.connect() as conn:

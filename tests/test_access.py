@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from fix_cluster import (
     LOGGER_PREFIX,
     SCHEMA,
@@ -52,7 +51,9 @@ def logger_roles(conn: psycopg.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
-def test_job_runner_grants_are_enough_and_no_more(cluster: Cluster, db: str, conn: psycopg.Connection) -> None:
+def test_job_runner_grants_are_enough_and_no_more(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
     conn.execute("CREATE ROLE job_runner LOGIN")
     run_readme_sql(conn, "job-runner")
     with cluster.connect(db, user="job_runner") as runner:
@@ -74,13 +75,21 @@ def test_job_runner_grants_are_enough_and_no_more(cluster: Cluster, db: str, con
                 runner.execute(statement)
 
 
-def test_role_without_grants_cannot_log(cluster: Cluster, db: str, conn: psycopg.Connection) -> None:
+def test_role_without_grants_cannot_log(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
     conn.execute("CREATE ROLE outsider LOGIN")
     conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO outsider")  # even with the schema
     with cluster.connect(db, user="outsider") as outsider:
-        for call in ("add_job('x')", "add_step(1, 'x')", "close_job(1)", "fail_job(1)",
-                     "update_step(1, 'x', 'y')", "_open_logging_connection()",
-                     "_load_package()"):
+        for call in (
+            "add_job('x')",
+            "add_step(1, 'x')",
+            "close_job(1)",
+            "fail_job(1)",
+            "update_step(1, 'x', 'y')",
+            "_open_logging_connection()",
+            "_load_package()",
+        ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 outsider.execute(f"SELECT {SCHEMA}.{call}")
     assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.job_log").fetchone() == (0,)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-
 from fix_cluster import SCHEMA, Cluster, wait_until
 
 # A job that logs a step, finishes it, then fails: whatever the caller does after the
@@ -117,7 +116,12 @@ def test_close_and_fail_read_status_texts_at_call_time(conn: psycopg.Connection)
     rows = conn.execute(
         f"SELECT status, end_time IS NOT NULL FROM {SCHEMA}.job_log ORDER BY job_id"
     ).fetchall()
-    assert rows == [("OK", True), ("CRITICAL", True), ("FINE", True), ("PAGE SOMEONE", True)]
+    assert rows == [
+        ("OK", True),
+        ("CRITICAL", True),
+        ("FINE", True),
+        ("PAGE SOMEONE", True),
+    ]
 
 
 def test_fail_job_with_a_warning_level(conn: psycopg.Connection) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-
 from fix_cluster import SCHEMA
 
 TABLES = ("job_log", "job_detail")
 
 
 def log_contents(conn: psycopg.Connection) -> list[list[tuple[object, ...]]]:
-    return [conn.execute(f"SELECT * FROM {SCHEMA}.{table} ORDER BY 1, 2").fetchall() for table in TABLES]
+    return [
+        conn.execute(f"SELECT * FROM {SCHEMA}.{table} ORDER BY 1, 2").fetchall() for table in TABLES
+    ]
 
 
 @pytest.fixture
@@ -56,10 +57,18 @@ def test_empty_job_name(conn: psycopg.Connection, name: str) -> None:
 
 MISSING_IDS: list[tuple[str, type[psycopg.Error], str]] = [
     ("add_step(424242, 'x')", psycopg.errors.NoDataFound, "job id 424242 does not exist"),
-    ("update_step(424242, 'OK', 'x')", psycopg.errors.NoDataFound, "step id 424242 does not exist"),
+    (
+        "update_step(424242, 'OK', 'x')",
+        psycopg.errors.NoDataFound,
+        "step id 424242 does not exist",
+    ),
     ("close_job(424242)", psycopg.errors.NoDataFound, "job id 424242 does not exist"),
     ("fail_job(424242)", psycopg.errors.NoDataFound, "job id 424242 does not exist"),
-    ("fail_job({job}, 42)", psycopg.errors.InvalidParameterValue, "alert code 42 does not exist"),
+    (
+        "fail_job({job}, 42)",
+        psycopg.errors.InvalidParameterValue,
+        "alert code 42 does not exist",
+    ),
 ]
 
 
@@ -79,7 +88,7 @@ def test_ids_that_do_not_exist(
 
 
 HOSTILE = [
-    "it's a \"quoted\" name",
+    'it\'s a "quoted" name',
     "back\\slash \\' \\\\ end\\",
     "x'); DROP TABLE jobmon.job_log; --",
     "$$; SELECT pg_terminate_backend(pg_backend_pid()); $$",
@@ -130,4 +139,7 @@ def test_server_side_error_comes_back_with_its_cause(
         conn.execute(f"SELECT {SCHEMA}.add_job(%s)", (varied,))
     assert "index row requires" in str(raised.value.diag.message_primary)
     conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (job[0],))
-    assert conn.execute(f"SELECT count(*), max(status) FROM {SCHEMA}.job_log").fetchone() == (1, "OK")
+    assert conn.execute(f"SELECT count(*), max(status) FROM {SCHEMA}.job_log").fetchone() == (
+        1,
+        "OK",
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-
 from fix_cluster import SCHEMA, Cluster
 
 COLUMNS = {
@@ -19,7 +18,12 @@ COLUMNS = {
     ],
     "job_detail": [
         ("job_id", "bigint", True, None),
-        ("step_id", "bigint", True, f"nextval('{SCHEMA}.job_detail_step_id_seq'::regclass)"),
+        (
+            "step_id",
+            "bigint",
+            True,
+            f"nextval('{SCHEMA}.job_detail_step_id_seq'::regclass)",
+        ),
         ("action", "text", True, None),
         ("start_time", "timestamp with time zone", True, None),
         ("end_time", "timestamp with time zone", False, None),
@@ -167,9 +171,7 @@ def test_single_row_config(conn: psycopg.Connection) -> None:
 
 def test_single_row_config_within_one_statement(conn: psycopg.Connection) -> None:
     with pytest.raises(psycopg.errors.RaiseException):
-        conn.execute(
-            f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (port) VALUES ('1'), ('2')"
-        )
+        conn.execute(f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (port) VALUES ('1'), ('2')")
     count = conn.execute(f"SELECT count(*) FROM {SCHEMA}.dblink_mapping_jobmon").fetchone()
     assert count == (0,)
 

@@ -6,8 +6,14 @@ import re
 
 import psycopg
 import pytest
-
-from fix_cluster import LOGGER_PREFIX, SCHEMA, TEMPLATE, Cluster, started_cluster, wait_until
+from fix_cluster import (
+    LOGGER_PREFIX,
+    SCHEMA,
+    TEMPLATE,
+    Cluster,
+    started_cluster,
+    wait_until,
+)
 
 STEP_PAIRS = f"""
     DO $$
@@ -54,8 +60,7 @@ def test_logging_session_pins_its_search_path(
 ) -> None:
     # Were the logging session to take the role's search_path, upper() would be this one.
     conn.execute(
-        "CREATE FUNCTION public.upper(text) RETURNS text"
-        " LANGUAGE sql AS $$ SELECT 'HIJACKED' $$"
+        "CREATE FUNCTION public.upper(text) RETURNS text LANGUAGE sql AS $$ SELECT 'HIJACKED' $$"
     )
     conn.execute(f"ALTER ROLE postgres IN DATABASE {db} SET search_path = public, pg_catalog")
     try:
@@ -95,14 +100,16 @@ def test_logging_session_runs_only_fixed_statements(
     assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.job_log").fetchone() == (1,)
 
 
-def test_terminated_logging_backend_is_replaced(cluster: Cluster, db: str, conn: psycopg.Connection) -> None:
+def test_terminated_logging_backend_is_replaced(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
     job_id = add_job(conn)
-    (old_pid, _), = cluster.loggers(db)
+    ((old_pid, _),) = cluster.loggers(db)
     with cluster.connect(db) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (old_pid,))
     wait_until(lambda: cluster.loggers(db) == [], what="the logging backend to end")
     conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
-    (new_pid, _), = cluster.loggers(db)
+    ((new_pid, _),) = cluster.loggers(db)
     assert new_pid != old_pid
     assert conn.execute(f"SELECT status FROM {SCHEMA}.job_log").fetchone() == ("OK",)
 
@@ -112,7 +119,7 @@ def test_changed_config_row_replaces_the_connection(
 ) -> None:
     conn.execute("CREATE ROLE jobmon_writer LOGIN SUPERUSER")
     job_id = add_job(conn)
-    (old_pid, _), = cluster.loggers(db)
+    ((old_pid, _),) = cluster.loggers(db)
     with cluster.connect(db) as admin:
         admin.execute(
             f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (username) VALUES ('jobmon_writer')"
@@ -158,7 +165,12 @@ def test_unreachable_target_is_a_clear_error_without_the_password(
     with pytest.raises(psycopg.errors.SqlclientUnableToEstablishSqlconnection) as raised:
         add_job(conn, "never logged")
     diag = raised.value.diag
-    text = " ".join(filter(None, [diag.message_primary, diag.message_detail, diag.message_hint, diag.context]))
+    text = " ".join(
+        filter(
+            None,
+            [diag.message_primary, diag.message_detail, diag.message_hint, diag.context],
+        )
+    )
     assert "could not open the pg_jobmon logging connection" in text
     assert "port=1" in text and "user=nobody_here" in text
     assert "sekrit-pw-123" not in text

@@ -1,0 +1,22 @@
+"""The fixed statements of the logging connection, without a server."""
+
+from __future__ import annotations
+
+from plpython_src import statements
+
+
+def test_every_statement_is_schema_qualified_and_parameterised() -> None:
+    for statement in statements.ALL:
+        text = statement.prepare('"My Schema"')
+        assert text.startswith(f"PREPARE {statement.name} (")
+        assert "{schema}" not in text
+        assert '"My Schema".job_' in text
+        for number in range(1, len(statement.param_types) + 1):
+            assert f"${number}" in text
+
+
+def test_session_setup_is_one_batch() -> None:
+    batch = statements.session_setup("jobmon")
+    commands = batch.split(";\n")
+    assert commands[0] == f"LISTEN {statements.CONFIG_CHANNEL}"
+    assert len(commands) == 1 + len(statements.ALL)
