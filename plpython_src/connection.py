@@ -29,10 +29,6 @@ class LoggingConnection:
         self._pgconn = pgconn
         self._config_changed = False
 
-    @property
-    def backend_pid(self) -> int:
-        return self._pgconn.backend_pid
-
     def is_usable(self) -> bool:
         """Whether it is still open and its configuration still current.
 

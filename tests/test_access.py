@@ -168,11 +168,16 @@ def test_peer_authentication_non_superuser_caller(peer_cluster: Cluster, peer_db
         )
 
 
+def create_logging_role(conn: psycopg.Connection) -> None:
+    """The role jobmon_writer, with the grants the README gives a logging role."""
+    conn.execute(f"CREATE ROLE jobmon_writer LOGIN PASSWORD '{WRITER_PASSWORD}'")
+    run_readme_sql(conn, "logging-role")
+
+
 def test_config_row_with_pgpass(peer_cluster: Cluster, peer_db: str) -> None:
     """A role named in dblink_mapping_jobmon, its password from the server's .pgpass."""
     with superuser(peer_cluster, peer_db) as conn:
-        conn.execute(f"CREATE ROLE jobmon_writer LOGIN PASSWORD '{WRITER_PASSWORD}'")
-        run_readme_sql(conn, "logging-role")
+        create_logging_role(conn)
         conn.execute(
             f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (username, host)"
             " VALUES ('jobmon_writer', '127.0.0.1')"
@@ -188,8 +193,7 @@ def test_config_row_with_pgpass(peer_cluster: Cluster, peer_db: str) -> None:
 
 def test_config_row_with_password(peer_cluster: Cluster, peer_db: str) -> None:
     with superuser(peer_cluster, peer_db) as conn:
-        conn.execute(f"CREATE ROLE jobmon_writer LOGIN PASSWORD '{WRITER_PASSWORD}'")
-        run_readme_sql(conn, "logging-role")
+        create_logging_role(conn)
         conn.execute(
             f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (username, pwd, hostaddr, port)"
             " VALUES ('jobmon_writer', 'wrong-pw-0xdead', '127.0.0.1', %s)",
