@@ -2,10 +2,11 @@
 """Write pg_jobmon's install script from extension/ and plpython_src/.
 
 The script holds, in order: the objects of extension/objects/ numbered below 500
-(tables, sequences, shipped rows), the functions of extension/functions/, the
-``_load_package()`` function that embeds plpython_src/, one thin plpython3u wrapper per
-entry point of plpython_src/api.py, and the objects numbered 500 and up (triggers and
-privileges, which name functions). Same inputs, same bytes.
+(tables, sequences, shipped rows), the ``_load_package()`` function that embeds
+plpython_src/, one thin plpython3u wrapper per entry point of plpython_src/api.py, the
+functions of extension/functions/ (after the wrappers, because the body of a LANGUAGE sql
+function is checked against the functions it calls), and the objects numbered 500 and up
+(triggers and privileges, which name functions). Same inputs, same bytes.
 """
 
 from __future__ import annotations
@@ -184,12 +185,12 @@ def object_number(path: Path) -> int:
 
 def functions_part(version: str) -> list[tuple[str, str]]:
     """Every function, as (source, text): rerunnable, so update scripts repeat it."""
-    parts = [(f"extension/functions/{p.name}", p.read_text()) for p in sql_files("functions")]
-    parts.append(("plpython_src/ (embedded)", loader_function(version, package_sources())))
+    parts = [("plpython_src/ (embedded)", loader_function(version, package_sources()))]
     for entry in entry_points((PACKAGE / "api.py").read_text()):
         parts.append(
             (f"plpython_src/api.py: {entry.python_name}", wrapper_function(entry, version))
         )
+    parts += [(f"extension/functions/{p.name}", p.read_text()) for p in sql_files("functions")]
     return parts
 
 

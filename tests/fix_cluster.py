@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,51 @@ def wait_until(condition: Any, timeout: float = 10.0, what: str = "condition") -
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+def scalar(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -> Any:
+    """The first column of the first row of ``query``."""
+    row = conn.execute(query, params).fetchone()
+    assert row is not None, f"no row from {query!r}"
+    return row[0]
+
+
+def refusal(
+    conn: psycopg.Connection,
+    query: str,
+    error: type[psycopg.Error],
+    params: tuple[Any, ...] = (),
+) -> str:
+    """The primary message of the error of class ``error`` that ``query`` must raise."""
+    with pytest.raises(error) as raised:
+        conn.execute(query, params)
+    return str(raised.value.diag.message_primary)
+
+
+@contextlib.contextmanager
+def in_background(
+    conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()
+) -> Iterator[Future[list[tuple[Any, ...]]]]:
+    """Run ``query`` on ``conn`` in a thread, so the test can act while it runs.
+
+    On the way out the block waits for the query to end, so a test never leaves a
+    statement running behind it.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(lambda: conn.execute(query, params).fetchall())
+        try:
+            yield future
+        finally:
+            with contextlib.suppress(Exception):
+                future.result(timeout=60)
+
+
+def backend_state(conn: psycopg.Connection, pid: int) -> tuple[str | None, str | None]:
+    """(state, wait_event_type) of the backend ``pid``, or (None, None) once it is gone."""
+    row = conn.execute(
+        "SELECT state, wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+    ).fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 @contextlib.contextmanager

@@ -7,9 +7,7 @@ finds a .pgpass through PGPASSFILE. Both use a non-default port and socket direc
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -20,16 +18,9 @@ from fix_cluster import (
     server_environment,
     started_cluster,
 )
+from readme import readme_sql
 
-README = Path(__file__).resolve().parent.parent / "README.md"
 WRITER_PASSWORD = "writer-pw-0xbeef"
-
-
-def readme_sql(name: str) -> str:
-    """The SQL block of the README that follows the marker ``<!-- sql:name -->``."""
-    match = re.search(rf"<!-- sql:{name} -->\s*```sql\n(.*?)```", README.read_text(), re.S)
-    assert match, f"README.md has no SQL block marked {name}"
-    return match.group(1)
 
 
 def run_readme_sql(conn: psycopg.Connection, name: str) -> None:

@@ -143,7 +143,8 @@ def test_requires_plpython_and_no_dblink(conn: psycopg.Connection) -> None:
     assert version == ("2.0.0", False)
 
 
-def test_logging_function_signatures(conn: psycopg.Connection) -> None:
+def test_public_function_signatures(conn: psycopg.Connection) -> None:
+    """1.5.0's signatures, parameter names and defaults: callers may use named notation."""
     rows = conn.execute(
         "SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') '"
         " || pg_get_function_result(p.oid)"
@@ -154,8 +155,19 @@ def test_logging_function_signatures(conn: psycopg.Connection) -> None:
     assert [row[0] for row in rows] == [
         "add_job(p_job_name text) bigint",
         "add_step(p_job_id bigint, p_action text) bigint",
+        "cancel_job(v_job_id bigint) boolean",
         "close_job(p_job_id bigint) void",
         "fail_job(p_job_id bigint, p_fail_level integer DEFAULT 3) void",
+        "job_log_clear(p_interval interval) void",
+        "show_detail(p_id bigint) SETOF jobmon.job_detail",
+        "show_detail(p_name text, integer DEFAULT 1) SETOF jobmon.job_detail",
+        "show_job(p_name text, integer DEFAULT 10) SETOF jobmon.job_log",
+        "show_job_like(p_name text, integer DEFAULT 10) SETOF jobmon.job_log",
+        "show_job_status(p_name text, p_status text, integer DEFAULT 10) SETOF jobmon.job_log",
+        "show_job_status(p_status text, integer DEFAULT 10) SETOF jobmon.job_log",
+        "show_running(integer DEFAULT 10) SETOF jobmon.job_log",
+        "sql_job(p_job_name text, p_sql text) text",
+        "sql_step(p_job_id bigint, p_action text, p_sql text) boolean",
         "update_step(p_step_id bigint, p_status text, p_message text) void",
     ]
 

@@ -1,0 +1,13 @@
+-- _job_name(): a job name as the log stores it (upper-cased); NULL or blank is refused.
+CREATE OR REPLACE FUNCTION @extschema@._job_name(p_name text)
+    RETURNS text
+    LANGUAGE plpgsql
+    IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM @extschema@._require_text(p_name, 'job name');
+    RETURN upper(p_name);
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._job_name(text) FROM PUBLIC;

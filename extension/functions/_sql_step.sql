@@ -1,0 +1,30 @@
+-- _sql_step(): sql_step's work, given the search_path of sql_step's caller.
+CREATE OR REPLACE FUNCTION @extschema@._sql_step(
+    p_job_id bigint,
+    p_action text,
+    p_sql text,
+    p_search_path text
+)
+    RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_step_id bigint;
+    v_rows bigint;
+BEGIN
+    PERFORM @extschema@._require_text(p_sql, 'sql');
+    v_step_id := @extschema@.add_step(p_job_id, p_action);
+    BEGIN
+        -- A subtransaction: a failing statement rolls back alone, and the caller's
+        -- transaction goes on. Cancels and timeouts are not caught: they stop the caller.
+        v_rows := @extschema@._run_sql(p_sql, p_search_path);
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM @extschema@.update_step(v_step_id, 'CRITICAL', 'ERROR: ' || SQLERRM);
+        RETURN false;
+    END;
+    PERFORM @extschema@.update_step(v_step_id, 'OK', 'Rows affected: ' || v_rows);
+    RETURN true;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@._sql_step(bigint, text, text, text) FROM PUBLIC;

@@ -1,0 +1,25 @@
+-- show_job_like(): the latest runs of the jobs whose name matches a regular expression,
+-- case-insensitively, newest first. The pattern is not upper-cased: that would change
+-- its meaning (\d and \D, for one).
+CREATE OR REPLACE FUNCTION @extschema@.show_job_like(p_name text, integer DEFAULT 10)
+    RETURNS SETOF @extschema@.job_log
+    LANGUAGE plpgsql
+    STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_limit ALIAS FOR $2;
+BEGIN
+    PERFORM @extschema@._job_name(p_name);
+    -- Compile the pattern now, so that an invalid one is an error even when no row is
+    -- there to compare it with.
+    PERFORM '' ~* p_name;
+    RETURN QUERY
+        SELECT *
+        FROM @extschema@.job_log AS j
+        WHERE j.job_name ~* p_name
+        ORDER BY j.job_id DESC
+        LIMIT v_limit;
+END
+$$;
+REVOKE ALL ON FUNCTION @extschema@.show_job_like(text, integer) FROM PUBLIC;
