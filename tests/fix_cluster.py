@@ -85,6 +85,11 @@ def scalar(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -
     return row[0]
 
 
+def add_job(conn: psycopg.Connection, name: str = "job") -> int:
+    """Log a new job on ``conn``; its job_id."""
+    return int(scalar(conn, f"SELECT {SCHEMA}.add_job(%s)", (name,)))
+
+
 def refusal(
     conn: psycopg.Connection,
     query: str,

@@ -15,6 +15,7 @@ from fix_cluster import (
     LOGGER_PREFIX,
     SCHEMA,
     Cluster,
+    add_job,
     server_environment,
     started_cluster,
 )
@@ -26,12 +27,6 @@ WRITER_PASSWORD = "writer-pw-0xbeef"
 def run_readme_sql(conn: psycopg.Connection, name: str) -> None:
     for statement in filter(str.strip, readme_sql(name).split(";")):
         conn.execute(statement)
-
-
-def add_job(conn: psycopg.Connection, name: str = "job") -> int:
-    row = conn.execute(f"SELECT {SCHEMA}.add_job(%s)", (name,)).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def logger_roles(conn: psycopg.Connection) -> list[str]:

@@ -7,6 +7,7 @@ import pytest
 from fix_cluster import (
     SCHEMA,
     Cluster,
+    add_job,
     backend_state,
     in_background,
     refusal,
@@ -69,7 +70,7 @@ def test_refuses_a_job_that_has_ended_and_signals_nothing(
     cluster: Cluster, db: str, conn: psycopg.Connection
 ) -> None:
     with cluster.connect(db) as worker:
-        job_id = int(scalar(worker, f"SELECT {SCHEMA}.add_job('done')"))
+        job_id = add_job(worker, "done")
         worker.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
         with in_background(worker, "SELECT pg_sleep(1.5)") as run:
             wait_until(lambda: is_sleeping(conn, worker.info.backend_pid), what="the sleep")
@@ -109,7 +110,7 @@ def test_refuses_a_job_whose_session_is_gone(
     cluster: Cluster, db: str, conn: psycopg.Connection
 ) -> None:
     with cluster.connect(db) as worker:
-        job_id = int(scalar(worker, f"SELECT {SCHEMA}.add_job('abandoned')"))
+        job_id = add_job(worker, "abandoned")
         pid = worker.info.backend_pid
     wait_until(lambda: backend_state(conn, pid) == (None, None), what="the session to end")
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as raised:
@@ -118,7 +119,7 @@ def test_refuses_a_job_whose_session_is_gone(
 
 
 def test_refuses_the_callers_own_job(conn: psycopg.Connection) -> None:
-    job_id = int(scalar(conn, f"SELECT {SCHEMA}.add_job('mine')"))
+    job_id = add_job(conn, "mine")
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as raised:
         cancel_job(conn, job_id)
     assert raised.value.diag.message_primary == f"job id {job_id} runs in this session"

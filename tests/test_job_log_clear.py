@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, backend_state, refusal, scalar, wait_until
+from fix_cluster import SCHEMA, Cluster, add_job, backend_state, refusal, scalar, wait_until
 
 CLEAR_JOB = "PG_JOBMON JOB_LOG_CLEAR"
 
 
 def finished_job(conn: psycopg.Connection, name: str, steps: int, age: str) -> int:
     """A job with ``steps`` steps that ended, back-dated to have started ``age`` ago."""
-    job_id = int(scalar(conn, f"SELECT {SCHEMA}.add_job(%s)", (name,)))
+    job_id = add_job(conn, name)
     for number in range(steps):
         conn.execute(f"SELECT {SCHEMA}.add_step(%s, %s)", (job_id, f"step {number}"))
     conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
@@ -50,9 +50,9 @@ def test_keeps_running_jobs_whatever_their_age(
 ) -> None:
     finished_job(conn, "finished", 1, "1 second")
     with cluster.connect(db) as worker:
-        running = int(scalar(worker, f"SELECT {SCHEMA}.add_job('running')"))
+        running = add_job(worker, "running")
         with cluster.connect(db) as abandoned:
-            scalar(abandoned, f"SELECT {SCHEMA}.add_job('abandoned')")
+            add_job(abandoned, "abandoned")
             pid = abandoned.info.backend_pid
         wait_until(lambda: backend_state(conn, pid) == (None, None), what="the session to end")
         conn.execute(f"SELECT {SCHEMA}.job_log_clear('0')")  # everything older than now()
@@ -71,7 +71,7 @@ def test_running_jobs_log_while_a_clear_is_in_progress(
     for number in range(20):
         finished_job(conn, f"old {number}", 5, "2 days")
     with cluster.connect(db) as worker, cluster.connect(db) as cleaner:
-        running = int(scalar(worker, f"SELECT {SCHEMA}.add_job('nightly')"))
+        running = add_job(worker, "nightly")
         cleaner.execute("BEGIN")
         cleaner.execute(f"SELECT {SCHEMA}.job_log_clear('1 day')")
         # A hang would become a QueryCanceled here instead of a stuck test.
@@ -79,7 +79,7 @@ def test_running_jobs_log_while_a_clear_is_in_progress(
         step = scalar(worker, f"SELECT {SCHEMA}.add_step(%s, 'load')", (running,))
         worker.execute(f"SELECT {SCHEMA}.update_step(%s, 'OK', 'loaded')", (step,))
         worker.execute(f"SELECT {SCHEMA}.close_job(%s)", (running,))
-        other = scalar(worker, f"SELECT {SCHEMA}.add_job('another')")
+        other = add_job(worker, "another")
         worker.execute(f"SELECT {SCHEMA}.close_job(%s)", (other,))
         cleaner.execute("COMMIT")
     assert jobs_left(conn) == ["NIGHTLY", CLEAR_JOB, "ANOTHER"]

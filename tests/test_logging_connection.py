@@ -11,6 +11,7 @@ from fix_cluster import (
     SCHEMA,
     TEMPLATE,
     Cluster,
+    add_job,
     started_cluster,
     wait_until,
 )
@@ -26,12 +27,6 @@ STEP_PAIRS = f"""
     END
     $$
 """
-
-
-def add_job(conn: psycopg.Connection, name: str = "job") -> int:
-    row = conn.execute(f"SELECT {SCHEMA}.add_job(%s)", (name,)).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def test_one_logging_backend_for_all_calls_of_a_session(

@@ -8,6 +8,7 @@ from fix_cluster import (
     LOGGER_PREFIX,
     SCHEMA,
     Cluster,
+    add_job,
     backend_state,
     refusal,
     scalar,
@@ -21,7 +22,7 @@ def ids(conn: psycopg.Connection, query: str, params: tuple[object, ...] = ()) -
 
 def run_job(conn: psycopg.Connection, name: str, fail_level: int | None = None) -> int:
     """A job with two steps, ended with close_job or with fail_job(fail_level)."""
-    job_id = int(scalar(conn, f"SELECT {SCHEMA}.add_job(%s)", (name,)))
+    job_id = add_job(conn, name)
     for action in ("first", "second"):
         step = scalar(conn, f"SELECT {SCHEMA}.add_step(%s, %s)", (job_id, action))
         conn.execute(f"SELECT {SCHEMA}.update_step(%s, 'OK', 'done')", (step,))
@@ -98,10 +99,10 @@ def test_show_running_lists_jobs_whose_session_runs_them(
 ) -> None:
     run_job(conn, "finished")
     with cluster.connect(db) as worker, cluster.connect(db) as bystander:
-        running = int(scalar(worker, f"SELECT {SCHEMA}.add_job('running')"))
-        also_running = int(scalar(worker, f"SELECT {SCHEMA}.add_job('also running')"))
+        running = add_job(worker, "running")
+        also_running = add_job(worker, "also running")
         with cluster.connect(db) as gone:
-            scalar(gone, f"SELECT {SCHEMA}.add_job('abandoned')")
+            add_job(gone, "abandoned")
             gone_pid = gone.info.backend_pid
         wait_until(lambda: backend_state(conn, gone_pid) == (None, None), what="the session end")
         # A job of a session that ended, whose pid a newer session now has.
@@ -137,7 +138,7 @@ def test_show_running_sees_every_roles_jobs(
     conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO watcher")
     conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO watcher")
     conn.execute(f"GRANT SELECT ON {SCHEMA}.job_log, {SCHEMA}.job_detail TO watcher")
-    running = int(scalar(conn, f"SELECT {SCHEMA}.add_job('superuser job')"))
+    running = add_job(conn, "superuser job")
     with cluster.connect(db, user="watcher") as watcher:
         started = scalar(
             watcher,

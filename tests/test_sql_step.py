@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, refusal, scalar
+from fix_cluster import SCHEMA, Cluster, add_job, refusal, scalar
 from readme import readme_sql
 
 
@@ -12,7 +12,7 @@ from readme import readme_sql
 def job_id(conn: psycopg.Connection) -> int:
     conn.execute("CREATE TABLE public.items (n integer)")
     conn.execute("INSERT INTO public.items SELECT generate_series(1, 5)")
-    return int(scalar(conn, f"SELECT {SCHEMA}.add_job('sql steps')"))
+    return add_job(conn, "sql steps")
 
 
 def sql_step(conn: psycopg.Connection, job_id: int, action: str, sql: str) -> bool:

@@ -10,7 +10,7 @@ AS $$
 DECLARE
     v_limit ALIAS FOR $2;
 BEGIN
-    PERFORM @extschema@._job_name(p_name);
+    PERFORM @extschema@._require_text(p_name, 'job name');
     -- Compile the pattern now, so that an invalid one is an error even when no row is
     -- there to compare it with.
     PERFORM '' ~* p_name;
