@@ -1,4 +1,5 @@
-"""make demo: a throwaway cluster, pg_jobmon installed, a job that fails, its log intact.
+"""make demo: a throwaway cluster, pg_jobmon installed, a job that fails, its log intact,
+and the failure reported by check_job_status().
 
 Run by `make demo` as the unprivileged cluster user, with the test virtualenv's Python.
 """
@@ -79,6 +80,12 @@ def run_demo(node: testgres.PostgresNode) -> None:
         print("CREATE EXTENSION pg_jobmon SCHEMA jobmon CASCADE: done, no configuration")
         conn.execute("CREATE TABLE orders_archive (id int PRIMARY KEY, label text NOT NULL)")
         conn.execute(JOB_FUNCTION)
+        conn.execute(
+            "INSERT INTO jobmon.job_check_config"
+            " (job_name, warn_threshold, error_threshold, active)"
+            " VALUES ('NIGHTLY LOAD', '25 hours', '26 hours', true)"
+        )
+        print("Monitoring configured: NIGHTLY LOAD must complete a good run every 25 hours")
 
         print("\nRunning the job: SELECT nightly_load();")
         try:
@@ -107,6 +114,16 @@ def run_demo(node: testgres.PostgresNode) -> None:
             "The session's one logging connection, as pg_stat_activity shows it:",
             "SELECT pid, usename, application_name FROM pg_stat_activity"
             " WHERE application_name LIKE 'pg_jobmon%'",
+        )
+        show(
+            conn,
+            "The failure is recorded in jobmon.job_check_log, by the trigger on job_log:",
+            "SELECT * FROM jobmon.job_check_log",
+        )
+        show(
+            conn,
+            "and the monitoring query reports it: SELECT * FROM jobmon.check_job_status();",
+            "SELECT * FROM jobmon.check_job_status()",
         )
 
 

@@ -82,12 +82,13 @@ def test_keys_and_indexes(conn: psycopg.Connection) -> None:
     definitions = {(table, index.split(" USING ")[1]) for table, index in indexed}
     for table, expected in [
         ("job_log", "btree (job_id)"),
-        ("job_log", "btree (job_name)"),
+        ("job_log", "btree (job_name, start_time)"),
         ("job_log", "btree (start_time)"),
         ("job_log", "btree (status)"),
         ("job_log", "btree (pid)"),
         ("job_detail", "btree (step_id)"),
         ("job_detail", "btree (job_id)"),
+        ("job_check_log", "btree (job_name)"),
         ("job_check_config", "btree (job_name)"),
         ("job_status_text", "btree (alert_code)"),
     ]:
@@ -156,6 +157,10 @@ def test_public_function_signatures(conn: psycopg.Connection) -> None:
         "add_job(p_job_name text) bigint",
         "add_step(p_job_id bigint, p_action text) bigint",
         "cancel_job(v_job_id bigint) boolean",
+        "check_job_status(OUT alert_code integer, OUT alert_status text, OUT job_name text,"
+        " OUT alert_text text) SETOF record",
+        "check_job_status(p_history interval, OUT alert_code integer, OUT alert_status text,"
+        " OUT job_name text, OUT alert_text text) SETOF record",
         "close_job(p_job_id bigint) void",
         "fail_job(p_job_id bigint, p_fail_level integer DEFAULT 3) void",
         "job_log_clear(p_interval interval) void",

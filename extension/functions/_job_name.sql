@@ -10,4 +10,5 @@ BEGIN
     RETURN upper(p_name);
 END
 $$;
-REVOKE ALL ON FUNCTION @extschema@._job_name(text) FROM PUBLIC;
+-- Executable by all: it computes only.
+GRANT EXECUTE ON FUNCTION @extschema@._job_name(text) TO PUBLIC;

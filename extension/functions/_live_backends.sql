@@ -13,4 +13,6 @@ AS $$
     FROM pg_catalog.pg_stat_activity AS a
     WHERE a.application_name NOT LIKE 'pg_jobmon logger for backend %'
 $$;
-REVOKE ALL ON FUNCTION @extschema@._live_backends() FROM PUBLIC;
+-- Executable by all: process IDs and start times are all it tells, and the log stays
+-- guarded by the grants on its tables.
+GRANT EXECUTE ON FUNCTION @extschema@._live_backends() TO PUBLIC;

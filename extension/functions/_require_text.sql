@@ -14,4 +14,5 @@ BEGIN
     END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION @extschema@._require_text(text, text) FROM PUBLIC;
+-- Executable by all: it computes only.
+GRANT EXECUTE ON FUNCTION @extschema@._require_text(text, text) TO PUBLIC;

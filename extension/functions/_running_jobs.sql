@@ -13,4 +13,5 @@ AS $$
         ON b.pid = j.pid AND b.backend_start <= j.start_time
     WHERE j.status IS NULL
 $$;
-REVOKE ALL ON FUNCTION @extschema@._running_jobs() FROM PUBLIC;
+-- Executable by all: it reads job_log with the caller's own rights.
+GRANT EXECUTE ON FUNCTION @extschema@._running_jobs() TO PUBLIC;

@@ -15,14 +15,7 @@ DECLARE
     v_jobs bigint;
     v_steps bigint;
 BEGIN
-    IF p_interval IS NULL THEN
-        RAISE EXCEPTION 'interval must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF p_interval < interval '0' THEN
-        RAISE EXCEPTION 'interval must not be negative'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('The interval given is %s.', p_interval);
-    END IF;
+    PERFORM @extschema@._require_interval(p_interval);
     v_cutoff := now() - p_interval;
     v_job_id := @extschema@.add_job('PG_JOBMON JOB_LOG_CLEAR');
     v_step_id := @extschema@.add_step(

@@ -9,7 +9,8 @@ CREATE TABLE @extschema@.job_log (
     pid integer NOT NULL
 );
 
-CREATE INDEX job_log_job_name_idx ON @extschema@.job_log (job_name);
+-- By name, then time: a job's latest runs (show_job, check_job_status) are read from its end.
+CREATE INDEX job_log_job_name_idx ON @extschema@.job_log (job_name, start_time);
 CREATE INDEX job_log_start_time_idx ON @extschema@.job_log (start_time);
 CREATE INDEX job_log_status_idx ON @extschema@.job_log (status);
 CREATE INDEX job_log_pid_idx ON @extschema@.job_log (pid);

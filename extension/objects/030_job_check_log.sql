@@ -1,8 +1,12 @@
 -- job_check_log: failed runs not yet followed by a good one, read by check_job_status().
+-- The job_log trigger keeps it: a failure adds its job's row, a success deletes the rows
+-- of that job name (by this index, on every close_job).
 CREATE TABLE @extschema@.job_check_log (
     job_id bigint NOT NULL,
     job_name text NOT NULL,
     alert_code integer NOT NULL DEFAULT 3
 );
+
+CREATE INDEX job_check_log_job_name_idx ON @extschema@.job_check_log (job_name);
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_check_log', '');
