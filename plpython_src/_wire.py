@@ -4,8 +4,9 @@ While a PL/Python function blocks inside libpq, its backend is deaf: statement_t
 pg_cancel_backend() and pg_terminate_backend() take no effect until libpq returns, and if
 the other side waits on a lock that the caller holds, both wait forever. So every wait
 here polls the socket for at most POLL_SECONDS and, between polls, calls
-``check_interrupts``: an SPI call on the caller's session, during which PostgreSQL acts
-on pending interrupts (and raises, for a cancel or a timeout).
+``while_waiting``: it makes an SPI call on the caller's session, during which PostgreSQL
+acts on pending interrupts (and raises, for a cancel or a timeout), and it may raise to
+end a wait that cannot end well.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _MAX_PENDING_READS = 16
 _READ = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
 _WRITE = select.POLLOUT | select.POLLERR | select.POLLHUP
 
-CheckInterrupts = Callable[[], object]
+WhileWaiting = Callable[[], object]
 
 
 class ConnectionLost(Exception):
@@ -41,7 +42,7 @@ class ConnectFailed(Exception):
 def wait(
     fileno: int,
     events: int,
-    check_interrupts: CheckInterrupts,
+    while_waiting: WhileWaiting,
     deadline: float | None = None,
 ) -> int:
     """Wait until ``fileno`` is ready for ``events``; return the events that came."""
@@ -51,7 +52,7 @@ def wait(
         ready = poller.poll(POLL_SECONDS * 1000)
         if ready:
             return ready[0][1]
-        check_interrupts()
+        while_waiting()
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError
 
@@ -71,7 +72,7 @@ def read_pending(pgconn: pq.abc.PGconn) -> None:
         pgconn.consume_input()
 
 
-def connect(conninfo: str, check_interrupts: CheckInterrupts, timeout: float) -> pq.abc.PGconn:
+def connect(conninfo: str, while_waiting: WhileWaiting, timeout: float) -> pq.abc.PGconn:
     """Open a connection in non-blocking mode, within ``timeout`` seconds."""
     from psycopg import pq
 
@@ -85,7 +86,7 @@ def connect(conninfo: str, check_interrupts: CheckInterrupts, timeout: float) ->
                 raise ConnectFailed(_libpq_message(pgconn.error_message))
             events = _WRITE if state == pq.PollingStatus.WRITING else _READ
             try:
-                wait(pgconn.socket, events, check_interrupts, deadline)
+                wait(pgconn.socket, events, while_waiting, deadline)
             except TimeoutError:
                 raise ConnectFailed(f"timeout expired after {timeout:g} seconds") from None
             state = pq.PollingStatus(pgconn.connect_poll())
@@ -99,7 +100,7 @@ def connect(conninfo: str, check_interrupts: CheckInterrupts, timeout: float) ->
 def exchange(
     pgconn: pq.abc.PGconn,
     send: Callable[[], None],
-    check_interrupts: CheckInterrupts,
+    while_waiting: WhileWaiting,
 ) -> list[pq.abc.PGresult]:
     """Send what ``send`` queues on ``pgconn`` and collect every result it brings.
 
@@ -113,8 +114,8 @@ def exchange(
     except pg_errors.OperationalError as error:
         raise ConnectionLost(str(error), sent=False) from None
     try:
-        _flush(pgconn, check_interrupts)
-        return _collect(pgconn, check_interrupts)
+        _flush(pgconn, while_waiting)
+        return _collect(pgconn, while_waiting)
     except pg_errors.OperationalError as error:
         raise ConnectionLost(str(error), sent=True) from None
     except BaseException:
@@ -122,19 +123,19 @@ def exchange(
         raise
 
 
-def _flush(pgconn: pq.abc.PGconn, check_interrupts: CheckInterrupts) -> None:
+def _flush(pgconn: pq.abc.PGconn, while_waiting: WhileWaiting) -> None:
     # Reading while writing: the server may answer before it has read all we send.
     while pgconn.flush():
-        events = wait(pgconn.socket, _READ | _WRITE, check_interrupts)
+        events = wait(pgconn.socket, _READ | _WRITE, while_waiting)
         if events & _READ:
             pgconn.consume_input()
 
 
-def _collect(pgconn: pq.abc.PGconn, check_interrupts: CheckInterrupts) -> list[pq.abc.PGresult]:
+def _collect(pgconn: pq.abc.PGconn, while_waiting: WhileWaiting) -> list[pq.abc.PGresult]:
     results: list[pq.abc.PGresult] = []
     while True:
         while pgconn.is_busy():
-            wait(pgconn.socket, _READ, check_interrupts)
+            wait(pgconn.socket, _READ, while_waiting)
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:

@@ -15,16 +15,16 @@ from ._plpy import Plan, Plpy
 _plans: dict[str, Plan] = {}
 
 
-def _plan(plpy: Plpy, query: str) -> Plan:
-    # plpy.prepare keeps the plan for the backend's life; one per query is enough.
-    plan = _plans.get(query)
-    if plan is None:
-        plan = _plans[query] = plpy.prepare(query)
-    return plan
+def plan(plpy: Plpy, query: str, argtypes: tuple[str, ...] = ()) -> Plan:
+    """``query`` prepared once for the backend's life (plpy.prepare keeps it)."""
+    prepared = _plans.get(query)
+    if prepared is None:
+        prepared = _plans[query] = plpy.prepare(query, argtypes)
+    return prepared
 
 
 def _value(plpy: Plpy, query: str) -> object:
-    return plpy.execute(_plan(plpy, query))[0]["value"]
+    return plpy.execute(plan(plpy, query))[0]["value"]
 
 
 def current_user(plpy: Plpy) -> str:
@@ -53,8 +53,8 @@ def interrupt_checker(plpy: Plpy) -> Callable[[], object]:
     pg_sleep(0) runs CHECK_FOR_INTERRUPTS(), so a pending cancel, statement timeout
     or termination raises here, in the caller's session.
     """
-    plan = _plan(plpy, "SELECT pg_catalog.pg_sleep(0)")
-    return lambda: plpy.execute(plan)
+    prepared = plan(plpy, "SELECT pg_catalog.pg_sleep(0)")
+    return lambda: plpy.execute(prepared)
 
 
 def extension_schema(plpy: Plpy) -> str:

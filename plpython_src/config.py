@@ -18,6 +18,7 @@ MAPPING_KEYWORDS = {
     "host": "host",
     "hostaddr": "hostaddr",
     "port": "port",
+    "target_session_attrs": "target_session_attrs",
 }
 
 # The logging session resolves names in pg_catalog only: it runs fixed, schema-qualified
@@ -105,4 +106,6 @@ def describe(keywords: Mapping[str, str]) -> str:
     parts = [f"{key}={keywords[key]}" for key in shown if key in keywords]
     if "user" not in keywords:
         parts.append("user=(libpq default)")
+    if "target_session_attrs" in keywords:
+        parts.append(f"target_session_attrs={keywords['target_session_attrs']}")
     return " ".join(parts)

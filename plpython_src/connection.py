@@ -10,9 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable
 
-from . import _wire, caller, config, statements
+from . import _wire, caller, config, lockwait, statements
 from ._plpy import Plpy
-from .errors import CONNECTION_FAILURE, INTERNAL_ERROR, UNABLE_TO_CONNECT, JobmonError
+from .errors import (
+    CONNECTION_FAILURE,
+    INTERNAL_ERROR,
+    READ_ONLY_SQL_TRANSACTION,
+    TOO_MANY_CONNECTIONS,
+    UNABLE_TO_CONNECT,
+    JobmonError,
+)
 
 if TYPE_CHECKING:
     from psycopg import pq
@@ -27,6 +34,7 @@ class LoggingConnection:
 
     def __init__(self, pgconn: pq.abc.PGconn) -> None:
         self._pgconn = pgconn
+        self._backend_pid = pgconn.backend_pid
         self._config_changed = False
 
     def is_usable(self) -> bool:
@@ -67,9 +75,15 @@ class LoggingConnection:
     def close(self) -> None:
         self._pgconn.finish()
 
+    def parameter(self, name: str) -> str | None:
+        """A setting that the server reports with every connection (ParameterStatus)."""
+        value = self._pgconn.parameter_status(name.encode())
+        return None if value is None else value.decode()
+
     def _exchange(self, send: Callable[[], None], plpy: Plpy) -> list[pq.abc.PGresult]:
         try:
-            results = _wire.exchange(self._pgconn, send, caller.interrupt_checker(plpy))
+            watch = lockwait.LockWatch(plpy, self._backend_pid)
+            results = _wire.exchange(self._pgconn, send, watch)
         except BaseException:
             # Broken or interrupted mid-exchange: its state is unknown, never reused.
             self.close()
@@ -99,12 +113,22 @@ def server_error(result: pq.abc.PGresult) -> JobmonError:
         value = result.error_field(code)
         return None if value is None else value.decode("utf-8", "replace")
 
+    sqlstate = field(pq.DiagnosticField.SQLSTATE) or INTERNAL_ERROR
     return JobmonError(
         field(pq.DiagnosticField.MESSAGE_PRIMARY) or "unknown error",
-        sqlstate=field(pq.DiagnosticField.SQLSTATE) or INTERNAL_ERROR,
+        sqlstate=sqlstate,
         detail=field(pq.DiagnosticField.MESSAGE_DETAIL),
-        hint=field(pq.DiagnosticField.MESSAGE_HINT),
+        hint=field(pq.DiagnosticField.MESSAGE_HINT) or _HINTS.get(sqlstate),
     )
+
+
+_HINTS = {
+    READ_ONLY_SQL_TRANSACTION: (
+        "The logging connection reached a server in recovery, such as a hot standby."
+        " Name the primary in dblink_mapping_jobmon, or list every server there with"
+        " target_session_attrs 'read-write'."
+    ),
+}
 
 
 _current: LoggingConnection | None = None
@@ -155,11 +179,23 @@ def _opened(plpy: Plpy) -> LoggingConnection:
     )
     connection = LoggingConnection(_connect(keywords, plpy))
     try:
+        _refuse_a_standby(connection.parameter("in_hot_standby"), keywords)
         connection.run_script(statements.session_setup(caller.extension_schema(plpy)), plpy)
     except BaseException:
         connection.close()
         raise
     return connection
+
+
+def _refuse_a_standby(in_hot_standby: str | None, keywords: dict[str, str]) -> None:
+    # Reported by PostgreSQL 14 and later: a standby could take no log write at all.
+    if in_hot_standby == "on":
+        raise JobmonError(
+            "the pg_jobmon logging connection reached a hot standby",
+            sqlstate=READ_ONLY_SQL_TRANSACTION,
+            detail=f"Connected to {config.describe(keywords)}.",
+            hint=_HINTS[READ_ONLY_SQL_TRANSACTION],
+        )
 
 
 def close() -> None:
@@ -212,9 +248,19 @@ def _connect(keywords: dict[str, str], plpy: Plpy) -> pq.abc.PGconn:
             CONNECT_TIMEOUT_SECONDS,
         )
     except _wire.ConnectFailed as failure:
+        out_of_slots = _OUT_OF_SLOTS in str(failure)
         raise JobmonError(
             "could not open the pg_jobmon logging connection",
-            sqlstate=UNABLE_TO_CONNECT,
+            sqlstate=TOO_MANY_CONNECTIONS if out_of_slots else UNABLE_TO_CONNECT,
             detail=f"{failure} (connecting to {config.describe(keywords)})",
-            hint="Check the row of dblink_mapping_jobmon and pg_hba.conf.",
+            hint=_OUT_OF_SLOTS_HINT if out_of_slots else _CONNECT_HINT,
         ) from None
+
+
+_CONNECT_HINT = "Check the row of dblink_mapping_jobmon and pg_hba.conf."
+# The server's words when every connection slot is taken (in its default language).
+_OUT_OF_SLOTS = "too many clients already"
+_OUT_OF_SLOTS_HINT = (
+    "The server has no connection slot left. Each session that logs through pg_jobmon"
+    " holds a second connection: raise max_connections to allow for them."
+)

@@ -25,6 +25,15 @@ import testgres
 SCHEMA = "jobmon"
 TEMPLATE = "jobmon_template"
 LOGGER_PREFIX = "pg_jobmon logger"
+# The functions every role may execute: they compute, or read with the caller's rights.
+PUBLIC_FUNCTIONS = {
+    "_alert_text(integer)",
+    "_job_name(text)",
+    "_live_backends()",
+    "_require_interval(interval)",
+    "_require_text(text, text)",
+    "_running_jobs()",
+}
 
 _database_numbers = itertools.count(1)
 

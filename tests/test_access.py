@@ -13,15 +13,26 @@ import psycopg
 import pytest
 from fix_cluster import (
     LOGGER_PREFIX,
+    PUBLIC_FUNCTIONS,
     SCHEMA,
     Cluster,
     add_job,
+    refusal,
     server_environment,
     started_cluster,
 )
 from readme import readme_sql
 
 WRITER_PASSWORD = "writer-pw-0xbeef"
+TABLES = [
+    "job_log",
+    "job_detail",
+    "job_check_log",
+    "job_check_config",
+    "job_status_text",
+    "dblink_mapping_jobmon",
+]
+SEQUENCES = ["job_log_job_id_seq", "job_detail_step_id_seq"]
 
 
 def run_readme_sql(conn: psycopg.Connection, name: str) -> None:
@@ -61,24 +72,54 @@ def test_job_runner_grants_are_enough_and_no_more(
                 runner.execute(statement)
 
 
-def test_role_without_grants_cannot_log(
+def test_role_without_grants_reaches_nothing_of_the_log(
     cluster: Cluster, db: str, conn: psycopg.Connection
 ) -> None:
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (pwd, port) VALUES ('secret-pw', %s)",
+        (str(cluster.node.port),),
+    )
+    add_job(conn, "secret job")
     conn.execute("CREATE ROLE outsider LOGIN")
     conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO outsider")  # even with the schema
-    with cluster.connect(db, user="outsider") as outsider:
-        for call in (
-            "add_job('x')",
-            "add_step(1, 'x')",
-            "close_job(1)",
-            "fail_job(1)",
-            "update_step(1, 'x', 'y')",
-            "_open_logging_connection()",
-            "_load_package()",
-        ):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                outsider.execute(f"SELECT {SCHEMA}.{call}")
-    assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.job_log").fetchone() == (0,)
+    try:
+        with cluster.connect(db, user="outsider") as outsider:
+            functions = outsider.execute(
+                "SELECT p.proname || '(' || oidvectortypes(p.proargtypes) || ')',"
+                " p.proname, ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes) t),"
+                " has_function_privilege(p.oid, 'EXECUTE')"
+                " FROM pg_proc AS p WHERE p.pronamespace = %s::regnamespace",
+                (SCHEMA,),
+            ).fetchall()
+            assert {signature for signature, _, _, allowed in functions if allowed} == (
+                PUBLIC_FUNCTIONS
+            )
+            for _, name, types, allowed in functions:
+                if not allowed:
+                    nulls = ", ".join(f"NULL::{type_name}" for type_name in types)
+                    query = f"SELECT {SCHEMA}.{name}({nulls})"
+                    refusal(outsider, query, psycopg.errors.InsufficientPrivilege)
+            # The helpers left to PUBLIC read the log with the caller's rights only.
+            for helper in ("_running_jobs()", "_alert_text(3)"):
+                query = f"SELECT * FROM {SCHEMA}.{helper}"
+                refusal(outsider, query, psycopg.errors.InsufficientPrivilege)
+            backends = outsider.execute(f"SELECT * FROM {SCHEMA}._live_backends()")
+            assert [column.name for column in backends.description or []] == [
+                "pid",
+                "backend_start",
+            ]
+            for relation in TABLES + SEQUENCES:
+                query = f"SELECT * FROM {SCHEMA}.{relation}"
+                refusal(outsider, query, psycopg.errors.InsufficientPrivilege)
+            for sequence in SEQUENCES:
+                query = f"SELECT nextval('{SCHEMA}.{sequence}')"
+                refusal(outsider, query, psycopg.errors.InsufficientPrivilege)
+    finally:
+        # Roles belong to the cluster, which every test shares.
+        conn.execute("DROP OWNED BY outsider")
+        conn.execute("DROP ROLE outsider")
+    rows = conn.execute(f"SELECT job_name FROM {SCHEMA}.job_log").fetchall()
+    assert rows == [("SECRET JOB",)]
 
 
 def test_grants_of_1_5_0_still_work(cluster: Cluster, db: str, conn: psycopg.Connection) -> None:
@@ -109,7 +150,10 @@ def peer_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "host all all 127.0.0.1/32 scram-sha-256",
         "host all all ::1/128 scram-sha-256",
     ]
-    with server_environment(PGPASSFILE=str(passfile)), started_cluster(hba=hba) as running:
+    with (
+        server_environment(PGPASSFILE=str(passfile)),
+        started_cluster(hba=hba, log_connections="on") as running,
+    ):
         yield running
 
 
@@ -197,3 +241,13 @@ def test_config_row_with_password(peer_cluster: Cluster, peer_db: str) -> None:
         assert conn.execute(f"SELECT job_name FROM {SCHEMA}.job_log").fetchall() == [
             ("RIGHT PASSWORD",)
         ]
+        # Neither password shows in any session's activity, the logging one included.
+        activity = conn.execute("SELECT a::text FROM pg_stat_activity AS a").fetchall()
+        assert not any("wrong-pw" in row or WRITER_PASSWORD in row for (row,) in activity)
+    # The server log has the passwords only in the statements that set them
+    # (log_statement = all), never in a line of pg_jobmon's or of a connection.
+    for line in peer_cluster.log_file.read_text().splitlines():
+        if "wrong-pw" in line or WRITER_PASSWORD in line:
+            assert LOGGER_PREFIX not in line, line
+            logged = ("LOG:  statement: ", "LOG:  execute <unnamed>: ", "DETAIL:  parameters: ")
+            assert any(kind in line for kind in logged), line

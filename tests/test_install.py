@@ -54,6 +54,7 @@ COLUMNS = {
         ("pwd", "text", False, None),
         ("host", "text", False, None),
         ("hostaddr", "text", False, None),
+        ("target_session_attrs", "text", False, None),
     ],
 }
 

@@ -121,8 +121,8 @@ def test_changed_config_row_replaces_the_connection(
         )
     conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
     rows = conn.execute(
-        "SELECT pid, usename FROM pg_stat_activity WHERE application_name LIKE %s",
-        (LOGGER_PREFIX + "%",),
+        "SELECT pid, usename FROM pg_stat_activity WHERE datname = %s AND application_name LIKE %s",
+        (db, LOGGER_PREFIX + "%"),
     ).fetchall()
     assert len(rows) == 1
     assert rows[0][0] != old_pid

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, refusal
+from fix_cluster import PUBLIC_FUNCTIONS, SCHEMA, Cluster, refusal
 from monitoring import ALL_CLEAR, check_job_status, finished_job
 from readme import MONITORING, marked_block, readme_sql
 
 # What a monitor may execute: the monitor grants, plus the helpers left to PUBLIC.
-MONITOR_FUNCTIONS = {
+MONITOR_FUNCTIONS = PUBLIC_FUNCTIONS | {
     "check_job_status()",
     "check_job_status(interval)",
     "show_detail(bigint)",
@@ -23,12 +23,6 @@ MONITOR_FUNCTIONS = {
     "show_job_status(text, text, integer)",
     "show_job_status(text, integer)",
     "show_running(integer)",
-    "_alert_text(integer)",
-    "_job_name(text)",
-    "_live_backends()",
-    "_require_interval(interval)",
-    "_require_text(text, text)",
-    "_running_jobs()",
 }
 
 

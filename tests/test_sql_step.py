@@ -33,6 +33,27 @@ def test_success_logs_the_rows_affected(conn: psycopg.Connection, job_id: int) -
     assert scalar(conn, "SELECT sum(n) FROM public.items") == 15 + 30
 
 
+@pytest.mark.parametrize(
+    ("sql", "error", "message"),
+    [
+        ("DO $$BEGIN ASSERT false; END$$", psycopg.errors.AssertFailure, "ERROR: assertion failed"),
+        (
+            "SELECT pg_sleep(5)",
+            psycopg.errors.QueryCanceled,
+            "ERROR: canceling statement due to statement timeout",
+        ),
+    ],
+)
+def test_a_cancel_or_a_failed_assertion_stops_the_caller_and_closes_the_step(
+    conn: psycopg.Connection, job_id: int, sql: str, error: type[psycopg.Error], message: str
+) -> None:
+    conn.execute("SET statement_timeout = '300ms'")
+    with pytest.raises(error):
+        sql_step(conn, job_id, "stopped", sql)
+    conn.execute("RESET statement_timeout")
+    assert steps(conn, job_id) == [("stopped", "CRITICAL", message, True)]
+
+
 def test_failure_is_logged_and_the_callers_transaction_goes_on(
     conn: psycopg.Connection, job_id: int
 ) -> None:

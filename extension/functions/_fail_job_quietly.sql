@@ -14,7 +14,8 @@ BEGIN
     IF p_step_id IS NOT NULL THEN
         PERFORM @extschema@.update_step(p_step_id, 'CRITICAL', 'ERROR: ' || p_error);
     END IF;
-    PERFORM @extschema@.fail_job(p_job_id);
+    -- Every argument spelled out and typed: no overload can match better than this one.
+    PERFORM @extschema@.fail_job(p_job_id, 3);
 EXCEPTION WHEN OTHERS THEN
     RAISE WARNING 'could not log job id % as failed: %', p_job_id, SQLERRM;
 END

@@ -31,13 +31,13 @@ BEGIN
         IF v_succeeded THEN
             PERFORM @extschema@.close_job(v_job_id);
         ELSE
-            PERFORM @extschema@.fail_job(v_job_id);
+            PERFORM @extschema@.fail_job(v_job_id, 3);
         END IF;
-    EXCEPTION WHEN OTHERS OR query_canceled THEN
+    EXCEPTION WHEN OTHERS OR query_canceled OR assert_failure THEN
         -- A session-level lock outlives the transaction: let go of it on every way out,
         -- and end the job rather than leave it looking like it still runs.
         PERFORM pg_advisory_unlock(v_lock_class, hashtext(v_name));
-        PERFORM @extschema@._fail_job_quietly(v_job_id, NULL, SQLERRM);
+        PERFORM @extschema@._fail_job_quietly(v_job_id, NULL::bigint, SQLERRM);
         RAISE;
     END;
     PERFORM pg_advisory_unlock(v_lock_class, hashtext(v_name));

@@ -17,11 +17,21 @@ BEGIN
     v_step_id := @extschema@.add_step(p_job_id, p_action);
     BEGIN
         -- A subtransaction: a failing statement rolls back alone, and the caller's
-        -- transaction goes on. Cancels and timeouts are not caught: they stop the caller.
+        -- transaction goes on.
         v_rows := @extschema@._run_sql(p_sql, p_search_path);
-    EXCEPTION WHEN OTHERS THEN
-        PERFORM @extschema@.update_step(v_step_id, 'CRITICAL', 'ERROR: ' || SQLERRM);
-        RETURN false;
+    EXCEPTION
+        WHEN query_canceled OR assert_failure THEN
+            -- Cancels, timeouts and failed assertions stop the caller: the step is
+            -- closed as failed, and the error goes on unchanged.
+            BEGIN
+                PERFORM @extschema@.update_step(v_step_id, 'CRITICAL', 'ERROR: ' || SQLERRM);
+            EXCEPTION WHEN OTHERS THEN
+                RAISE WARNING 'could not log step id % as failed: %', v_step_id, SQLERRM;
+            END;
+            RAISE;
+        WHEN OTHERS THEN
+            PERFORM @extschema@.update_step(v_step_id, 'CRITICAL', 'ERROR: ' || SQLERRM);
+            RETURN false;
     END;
     PERFORM @extschema@.update_step(v_step_id, 'OK', 'Rows affected: ' || v_rows);
     RETURN true;

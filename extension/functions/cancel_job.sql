@@ -46,7 +46,7 @@ BEGIN
         'CRITICAL',
         format('Job cancelled manually by %s: pg_cancel_backend(%s)', current_user, v_job.pid)
     );
-    PERFORM @extschema@.fail_job(v_job_id);
+    PERFORM @extschema@.fail_job(v_job_id, 3);
     RETURN true;
 END
 $$;

@@ -5,7 +5,15 @@ CREATE TABLE @extschema@.dblink_mapping_jobmon (
     port text,
     pwd text,
     host text,
-    hostaddr text
+    hostaddr text,
+    -- Not in 1.5.0. libpq's target_session_attrs: with several hosts listed, which of
+    -- them to log to ('read-write' follows the primary through a failover).
+    target_session_attrs text
+        CONSTRAINT dblink_mapping_jobmon_target_session_attrs_known CHECK (
+            target_session_attrs IN (
+                'any', 'read-write', 'read-only', 'primary', 'standby', 'prefer-standby'
+            )
+        )
 );
 
 -- Backs the single-row trigger against two concurrent first inserts.

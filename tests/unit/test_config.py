@@ -85,3 +85,16 @@ def test_describe_never_shows_the_password() -> None:
     assert "hunter2" not in text
     assert text == "host=/run/pg-sockets port=6543 dbname=appdb user=w"
     assert describe({"host": "h"}) == "host=h user=(libpq default)"
+
+
+def test_several_hosts_with_target_session_attrs() -> None:
+    row = {"host": "/run/a,/run/b", "port": "5432,5433", "target_session_attrs": "read-write"}
+    keywords = connection_keywords(row, SERVER, "appdb", 1)
+    assert keywords["host"] == "/run/a,/run/b"
+    assert keywords["port"] == "5432,5433"
+    assert keywords["target_session_attrs"] == "read-write"
+    text = describe(keywords)
+    assert text == (
+        "host=/run/a,/run/b port=5432,5433 dbname=appdb"
+        " user=(libpq default) target_session_attrs=read-write"
+    )

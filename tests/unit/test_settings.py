@@ -1,0 +1,35 @@
+"""pg_jobmon's time settings read as PostgreSQL reads its own, without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from plpython_src.errors import JobmonError
+from plpython_src.settings import LOCK_TIMEOUT, parse_duration
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("10s", 10.0),
+        ("2000", 2.0),
+        ("500ms", 0.5),
+        (" 1.5 min ", 90.0),
+        ("1h", 3600.0),
+        ("1d", 86400.0),
+        ("250us", 0.00025),
+        ("0", 0.0),
+        (".5s", 0.5),
+    ],
+)
+def test_numbers_with_postgresql_time_units(text: str, seconds: float) -> None:
+    assert parse_duration(LOCK_TIMEOUT, text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["soon", "10 seconds", "-1s", "1e3", "s", "", "10S"])
+def test_anything_else_is_refused_with_the_units_it_takes(text: str) -> None:
+    with pytest.raises(JobmonError) as raised:
+        parse_duration(LOCK_TIMEOUT, text)
+    assert raised.value.message == f'invalid value for parameter "{LOCK_TIMEOUT}": "{text}"'
+    assert raised.value.sqlstate == "22023"
+    assert raised.value.hint is not None and '"min"' in raised.value.hint
