@@ -118,17 +118,16 @@ def server_error(result: pq.abc.PGresult) -> JobmonError:
         field(pq.DiagnosticField.MESSAGE_PRIMARY) or "unknown error",
         sqlstate=sqlstate,
         detail=field(pq.DiagnosticField.MESSAGE_DETAIL),
-        hint=field(pq.DiagnosticField.MESSAGE_HINT) or _HINTS.get(sqlstate),
+        hint=field(pq.DiagnosticField.MESSAGE_HINT)
+        or (_STANDBY_HINT if sqlstate == READ_ONLY_SQL_TRANSACTION else None),
     )
 
 
-_HINTS = {
-    READ_ONLY_SQL_TRANSACTION: (
-        "The logging connection reached a server in recovery, such as a hot standby."
-        " Name the primary in dblink_mapping_jobmon, or list every server there with"
-        " target_session_attrs 'read-write'."
-    ),
-}
+_STANDBY_HINT = (
+    "The logging connection reached a server in recovery, such as a hot standby."
+    " Name the primary in dblink_mapping_jobmon, or list every server there with"
+    " target_session_attrs 'read-write'."
+)
 
 
 _current: LoggingConnection | None = None
@@ -194,7 +193,7 @@ def _refuse_a_standby(in_hot_standby: str | None, keywords: dict[str, str]) -> N
             "the pg_jobmon logging connection reached a hot standby",
             sqlstate=READ_ONLY_SQL_TRANSACTION,
             detail=f"Connected to {config.describe(keywords)}.",
-            hint=_HINTS[READ_ONLY_SQL_TRANSACTION],
+            hint=_STANDBY_HINT,
         )
 
 
