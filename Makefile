@@ -18,7 +18,7 @@ extension/$(EXTENSION)--$(EXTVERSION).sql: $(BUILD_INPUTS)
 # can read (PostgreSQL refuses to run as root).
 VENV ?= /var/tmp/pg_jobmon-venv
 
-.PHONY: deps demo test lint
+.PHONY: deps demo test lint bench
 deps:
 	scripts/ensure-deps.sh "$(VENV)"
 
@@ -32,3 +32,8 @@ lint: deps
 
 test: deps install lint
 	scripts/as-postgres.sh "$(VENV)/bin/python" -m pytest -p no:cacheprovider tests $(PYTEST_ARGS)
+
+# The log calls against pgbench's floor; writes bench/RESULTS.md and bench/results.png.
+bench: deps install
+	scripts/ensure-deps.sh "$(VENV)" bench/requirements.txt
+	scripts/bench.sh "$(VENV)/bin/python" $(BENCH_ARGS)

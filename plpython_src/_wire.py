@@ -7,6 +7,10 @@ here polls the socket for at most POLL_SECONDS and, between polls, calls
 ``while_waiting``: it makes an SPI call on the caller's session, during which PostgreSQL
 acts on pending interrupts (and raises, for a cancel or a timeout), and it may raise to
 end a wait that cannot end well.
+
+Every log call goes through ``exchange``, so it is kept lean: the poll objects of a
+connection's socket are made once (``Socket``), and psycopg is imported with the module,
+which only log calls load.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ from __future__ import annotations
 import contextlib
 import select
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-if TYPE_CHECKING:
-    from psycopg import pq
+from psycopg import errors as pg_errors
+from psycopg import pq
 
 POLL_SECONDS = 0.1
 _MAX_PENDING_READS = 16
@@ -39,15 +43,26 @@ class ConnectFailed(Exception):
     """libpq could not open the connection; the message is libpq's."""
 
 
+class Socket:
+    """The socket of an open connection, with its poll objects, made once."""
+
+    def __init__(self, fileno: int) -> None:
+        self.readable = _poller(fileno, _READ)
+        self.writable_or_readable = _poller(fileno, _READ | _WRITE)
+
+
+def _poller(fileno: int, events: int) -> select.poll:
+    poller = select.poll()
+    poller.register(fileno, events)
+    return poller
+
+
 def wait(
-    fileno: int,
-    events: int,
+    poller: select.poll,
     while_waiting: WhileWaiting,
     deadline: float | None = None,
 ) -> int:
-    """Wait until ``fileno`` is ready for ``events``; return the events that came."""
-    poller = select.poll()
-    poller.register(fileno, events)
+    """Wait until the socket of ``poller`` is ready; return the events that came."""
     while True:
         ready = poller.poll(POLL_SECONDS * 1000)
         if ready:
@@ -57,25 +72,21 @@ def wait(
             raise TimeoutError
 
 
-def read_pending(pgconn: pq.abc.PGconn) -> None:
+def read_pending(pgconn: pq.abc.PGconn, socket: Socket) -> None:
     """Read what the server sent while the connection was idle, without waiting.
 
     Notifications are queued for ``pgconn.notifies()``; an EOF (the backend was
     terminated, the server restarted) raises psycopg's OperationalError. One read is
     not enough for that: a terminated backend first sends its FATAL message.
     """
-    poller = select.poll()
-    poller.register(pgconn.socket, _READ)
     for _ in range(_MAX_PENDING_READS):
-        if not poller.poll(0):
+        if not socket.readable.poll(0):
             return
         pgconn.consume_input()
 
 
 def connect(conninfo: str, while_waiting: WhileWaiting, timeout: float) -> pq.abc.PGconn:
     """Open a connection in non-blocking mode, within ``timeout`` seconds."""
-    from psycopg import pq
-
     pgconn = pq.PGconn.connect_start(conninfo.encode())
     deadline = time.monotonic() + timeout
     # libpq's rule: before the first PQconnectPoll, wait as if it had asked to write.
@@ -84,9 +95,10 @@ def connect(conninfo: str, while_waiting: WhileWaiting, timeout: float) -> pq.ab
         while state != pq.PollingStatus.OK:
             if pgconn.status == pq.ConnStatus.BAD or state == pq.PollingStatus.FAILED:
                 raise ConnectFailed(_libpq_message(pgconn.error_message))
+            # libpq may move to another socket (another host, SSL refused): poll anew.
             events = _WRITE if state == pq.PollingStatus.WRITING else _READ
             try:
-                wait(pgconn.socket, events, while_waiting, deadline)
+                wait(_poller(pgconn.socket, events), while_waiting, deadline)
             except TimeoutError:
                 raise ConnectFailed(f"timeout expired after {timeout:g} seconds") from None
             state = pq.PollingStatus(pgconn.connect_poll())
@@ -99,6 +111,7 @@ def connect(conninfo: str, while_waiting: WhileWaiting, timeout: float) -> pq.ab
 
 def exchange(
     pgconn: pq.abc.PGconn,
+    socket: Socket,
     send: Callable[[], None],
     while_waiting: WhileWaiting,
 ) -> list[pq.abc.PGresult]:
@@ -107,15 +120,13 @@ def exchange(
     If anything interrupts the exchange (a cancel, a timeout of the caller), the
     statement running on the other side is cancelled too before the error goes on.
     """
-    from psycopg import errors as pg_errors
-
     try:
         send()
     except pg_errors.OperationalError as error:
         raise ConnectionLost(str(error), sent=False) from None
     try:
-        _flush(pgconn, while_waiting)
-        return _collect(pgconn, while_waiting)
+        _flush(pgconn, socket, while_waiting)
+        return _collect(pgconn, socket, while_waiting)
     except pg_errors.OperationalError as error:
         raise ConnectionLost(str(error), sent=True) from None
     except BaseException:
@@ -123,19 +134,21 @@ def exchange(
         raise
 
 
-def _flush(pgconn: pq.abc.PGconn, while_waiting: WhileWaiting) -> None:
+def _flush(pgconn: pq.abc.PGconn, socket: Socket, while_waiting: WhileWaiting) -> None:
     # Reading while writing: the server may answer before it has read all we send.
     while pgconn.flush():
-        events = wait(pgconn.socket, _READ | _WRITE, while_waiting)
+        events = wait(socket.writable_or_readable, while_waiting)
         if events & _READ:
             pgconn.consume_input()
 
 
-def _collect(pgconn: pq.abc.PGconn, while_waiting: WhileWaiting) -> list[pq.abc.PGresult]:
+def _collect(
+    pgconn: pq.abc.PGconn, socket: Socket, while_waiting: WhileWaiting
+) -> list[pq.abc.PGresult]:
     results: list[pq.abc.PGresult] = []
     while True:
         while pgconn.is_busy():
-            wait(pgconn.socket, _READ, while_waiting)
+            wait(socket.readable, while_waiting)
             pgconn.consume_input()
         result = pgconn.get_result()
         if result is None:

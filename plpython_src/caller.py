@@ -1,7 +1,9 @@
 """What pg_jobmon needs from the caller's own session, through SPI.
 
 Everything that describes the caller (its role, its backend) is read here, on the
-caller's side, never from the logging connection.
+caller's side, never from the logging connection. The log calls run under the caller's
+search_path, so every query made here names each function, operator and type with its
+schema.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ _plans: dict[str, Plan] = {}
 
 
 def plan(plpy: Plpy, query: str, argtypes: tuple[str, ...] = ()) -> Plan:
-    """``query`` prepared once for the backend's life (plpy.prepare keeps it)."""
+    """``query`` prepared once for the backend's life (plpy.prepare keeps it).
+
+    ``query`` and ``argtypes`` must name everything with its schema (pg_catalog.text).
+    """
     prepared = _plans.get(query)
     if prepared is None:
         prepared = _plans[query] = plpy.prepare(query, argtypes)
@@ -29,12 +34,12 @@ def _value(plpy: Plpy, query: str) -> object:
 
 def current_user(plpy: Plpy) -> str:
     """The role the caller acts as now (SET ROLE and SECURITY DEFINER included)."""
-    return str(_value(plpy, "SELECT current_user::text AS value"))
+    return str(_value(plpy, "SELECT CURRENT_USER::pg_catalog.text AS value"))
 
 
 def current_database(plpy: Plpy) -> str:
     """The database the caller is connected to."""
-    return str(_value(plpy, "SELECT pg_catalog.current_database()::text AS value"))
+    return str(_value(plpy, "SELECT pg_catalog.current_database()::pg_catalog.text AS value"))
 
 
 def backend_pid() -> int:
@@ -61,9 +66,9 @@ def extension_schema(plpy: Plpy) -> str:
     """The schema pg_jobmon was installed into, quoted as an identifier."""
     name = _value(
         plpy,
-        "SELECT n.nspname::text AS value"
+        "SELECT n.nspname::pg_catalog.text AS value"
         " FROM pg_catalog.pg_extension AS e"
-        " JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace"
-        " WHERE e.extname = 'pg_jobmon'",
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+        " WHERE e.extname OPERATOR(pg_catalog.=) 'pg_jobmon'",
     )
     return plpy.quote_ident(str(name))

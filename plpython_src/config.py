@@ -79,11 +79,13 @@ def connection_keywords(
     server: ServerAddress,
     dbname: str,
     backend_pid: int,
+    synchronous_commit: str | None = None,
 ) -> dict[str, str]:
     """libpq keywords for the logging connection of backend ``backend_pid``.
 
     A value set in the mapping row wins; empty strings count as unset, as NULLs do.
     Whatever is left unset is up to libpq (its defaults, environment, .pgpass).
+    ``synchronous_commit`` is a value checked by settings.parse_synchronous_commit.
     """
     given = {
         keyword: value
@@ -96,6 +98,8 @@ def connection_keywords(
     keywords.update(given)
     keywords["application_name"] = APPLICATION_NAME.format(pid=backend_pid)
     keywords["options"] = SESSION_OPTIONS
+    if synchronous_commit is not None:
+        keywords["options"] += f" -c synchronous_commit={synchronous_commit}"
     keywords["client_encoding"] = "UTF8"
     return keywords
 

@@ -8,9 +8,13 @@ the loaded package, which PL/Python's GD holds for the life of the backend.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from . import _wire, caller, config, lockwait, statements
+from psycopg import errors as pg_errors
+from psycopg import pq
+from psycopg.conninfo import make_conninfo
+
+from . import _wire, caller, config, lockwait, settings, statements
 from ._plpy import Plpy
 from .errors import (
     CONNECTION_FAILURE,
@@ -20,9 +24,6 @@ from .errors import (
     UNABLE_TO_CONNECT,
     JobmonError,
 )
-
-if TYPE_CHECKING:
-    from psycopg import pq
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -34,6 +35,7 @@ class LoggingConnection:
 
     def __init__(self, pgconn: pq.abc.PGconn) -> None:
         self._pgconn = pgconn
+        self._socket = _wire.Socket(pgconn.socket)
         self._backend_pid = pgconn.backend_pid
         self._config_changed = False
 
@@ -44,22 +46,19 @@ class LoggingConnection:
         EOF if its backend was terminated or the server restarted, a notification
         if dblink_mapping_jobmon changed.
         """
-        from psycopg import errors as pg_errors
-        from psycopg import pq
-
-        if self._pgconn.status != pq.ConnStatus.OK:
+        if self._pgconn.status != _OK:
             return False
         try:
-            _wire.read_pending(self._pgconn)
+            _wire.read_pending(self._pgconn, self._socket)
         except pg_errors.OperationalError:
             return False
         self._take_notifications()
-        return not self._config_changed and self._pgconn.status == pq.ConnStatus.OK
+        return not self._config_changed and self._pgconn.status == _OK
 
     def run(self, statement: statements.Statement, params: Params, plpy: Plpy) -> pq.abc.PGresult:
         """Run one prepared statement; a server error becomes a JobmonError."""
-        name = statement.name.encode()
-        results = self._exchange(lambda: self._pgconn.send_query_prepared(name, params), plpy)
+        pgconn, name = self._pgconn, statement.wire_name
+        results = self._exchange(lambda: pgconn.send_query_prepared(name, params), plpy)
         if len(results) != 1:
             raise JobmonError(
                 f"unexpected {len(results)} results from the logging connection",
@@ -83,7 +82,7 @@ class LoggingConnection:
     def _exchange(self, send: Callable[[], None], plpy: Plpy) -> list[pq.abc.PGresult]:
         try:
             watch = lockwait.LockWatch(plpy, self._backend_pid)
-            results = _wire.exchange(self._pgconn, send, watch)
+            results = _wire.exchange(self._pgconn, self._socket, send, watch)
         except BaseException:
             # Broken or interrupted mid-exchange: its state is unknown, never reused.
             self.close()
@@ -97,17 +96,18 @@ class LoggingConnection:
                 self._config_changed = True
 
 
-def _checked(result: pq.abc.PGresult) -> pq.abc.PGresult:
-    from psycopg import pq
+_OK = pq.ConnStatus.OK
+_FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 
-    if result.status == pq.ExecStatus.FATAL_ERROR:
+
+def _checked(result: pq.abc.PGresult) -> pq.abc.PGresult:
+    if result.status == _FATAL_ERROR:
         raise server_error(result)
     return result
 
 
 def server_error(result: pq.abc.PGresult) -> JobmonError:
     """The error the logging session reported, passed on with its SQLSTATE."""
-    from psycopg import pq
 
     def field(code: pq.DiagnosticField) -> str | None:
         value = result.error_field(code)
@@ -175,6 +175,7 @@ def _opened(plpy: Plpy) -> LoggingConnection:
         config.read_server_address(caller.data_directory()),
         caller.current_database(plpy),
         caller.backend_pid(),
+        settings.synchronous_commit(plpy),
     )
     connection = LoggingConnection(_connect(keywords, plpy))
     try:
@@ -238,8 +239,6 @@ def _mapping_row(plpy: Plpy) -> dict[str, str | None] | None:
 
 
 def _connect(keywords: dict[str, str], plpy: Plpy) -> pq.abc.PGconn:
-    from psycopg.conninfo import make_conninfo
-
     try:
         return _wire.connect(
             make_conninfo(**keywords),

@@ -14,6 +14,7 @@ import time
 
 from . import caller, settings
 from ._plpy import Plpy
+from ._wire import POLL_SECONDS
 from .errors import JobmonError
 
 DEADLOCK_DETECTED = "40P01"
@@ -32,7 +33,9 @@ WITH RECURSIVE blockers (pid) AS (
 SELECT
     pg_catalog.pg_sleep(0) AS interrupts_checked,
     pg_catalog.pg_blocking_pids($1) AS direct,
-    pg_catalog.pg_backend_pid() IN (SELECT pid FROM blockers) AS self_locked
+    EXISTS (
+        SELECT FROM blockers WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+    ) AS self_locked
 """
 
 
@@ -40,13 +43,16 @@ class LockWatch:
     """Called at every poll of one exchange with the logging backend ``logger_pid``."""
 
     def __init__(self, plpy: Plpy, logger_pid: int) -> None:
+        # Made for every log call: the clock is read only once a write has waited.
         self._plpy = plpy
         self._logger_pid = logger_pid
-        self._started = time.monotonic()
+        self._started: float | None = None
         self._limit: float | None = None
 
     def __call__(self) -> None:
-        plan = caller.plan(self._plpy, _WAIT_STATE, ("integer",))
+        if self._started is None:
+            self._started = time.monotonic() - POLL_SECONDS
+        plan = caller.plan(self._plpy, _WAIT_STATE, ("pg_catalog.int4",))
         state = self._plpy.execute(plan, [self._logger_pid])[0]
         blockers: list[int] = state["direct"]
         if not blockers:

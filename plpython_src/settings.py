@@ -2,8 +2,8 @@
 
 They are ordinary placeholder parameters (``SET pg_jobmon.lock_timeout = '2s'``, or in
 postgresql.conf, ALTER DATABASE / ROLE ... SET), read only when a call needs them.
-Their values follow PostgreSQL's own time parameters: a number with an optional unit,
-milliseconds when it has none.
+Their values follow the PostgreSQL parameters they are named after: a time with an
+optional unit (milliseconds when it has none), or synchronous_commit's own values.
 """
 
 from __future__ import annotations
@@ -16,6 +16,16 @@ from .errors import INVALID_PARAMETER_VALUE, JobmonError
 
 LOCK_TIMEOUT = "pg_jobmon.lock_timeout"
 LOCK_TIMEOUT_DEFAULT_SECONDS = 10.0
+SYNCHRONOUS_COMMIT = "pg_jobmon.synchronous_commit"
+
+# synchronous_commit's values as PostgreSQL spells and accepts them.
+_SYNCHRONOUS_COMMIT_VALUES = {
+    "local": "local",
+    "remote_write": "remote_write",
+    "remote_apply": "remote_apply",
+    **dict.fromkeys(("on", "true", "yes", "1"), "on"),
+    **dict.fromkeys(("off", "false", "no", "0"), "off"),
+}
 
 # PostgreSQL's units for time parameters, in seconds.
 _TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -35,10 +45,34 @@ def parse_duration(name: str, text: str) -> float:
     return float(match.group(1)) * _TIME_UNITS[unit or "ms"]
 
 
+def parse_synchronous_commit(text: str) -> str:
+    """synchronous_commit's value for ``text``: on, off, local, remote_write, remote_apply."""
+    value = _SYNCHRONOUS_COMMIT_VALUES.get(text.strip().lower())
+    if value is None:
+        raise JobmonError(
+            f'invalid value for parameter "{SYNCHRONOUS_COMMIT}": "{text}"',
+            sqlstate=INVALID_PARAMETER_VALUE,
+            hint="Available values: local, remote_write, remote_apply, on, off.",
+        )
+    return value
+
+
 def lock_timeout(plpy: Plpy) -> float:
     """How long a log write may wait for another session's lock; 0 means no limit."""
-    query = "SELECT pg_catalog.current_setting($1, true) AS value"
-    value = plpy.execute(caller.plan(plpy, query, ("text",)), [LOCK_TIMEOUT])[0]["value"]
-    if value is None or not value.strip():
+    value = _setting(plpy, LOCK_TIMEOUT)
+    if value is None:
         return LOCK_TIMEOUT_DEFAULT_SECONDS
     return parse_duration(LOCK_TIMEOUT, value)
+
+
+def synchronous_commit(plpy: Plpy) -> str | None:
+    """How the logging connection commits; None leaves it to the server's configuration."""
+    value = _setting(plpy, SYNCHRONOUS_COMMIT)
+    return None if value is None else parse_synchronous_commit(value)
+
+
+def _setting(plpy: Plpy, name: str) -> str | None:
+    """The session's value of ``name``; None when it is not set or empty."""
+    query = "SELECT pg_catalog.current_setting($1, true) AS value"
+    value = plpy.execute(caller.plan(plpy, query, ("pg_catalog.text",)), [name])[0]["value"]
+    return value if value is not None and value.strip() else None

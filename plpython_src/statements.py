@@ -6,6 +6,7 @@ bound parameters. ``{schema}`` is the extension's schema, quoted by the server.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 CONFIG_CHANNEL = "pg_jobmon_config"
@@ -18,6 +19,11 @@ class Statement:
     name: str
     param_types: tuple[str, ...]
     template: str
+
+    @functools.cached_property
+    def wire_name(self) -> bytes:
+        """The name as libpq takes it, encoded once."""
+        return self.name.encode()
 
     def prepare(self, schema: str) -> str:
         """The PREPARE command that makes this statement on a logging connection."""

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the demo and the tests need, where it is missing: PL/Python and psycopg 3
-# for the server's Python (Debian packages), and a virtualenv with the test tools.
-# Usage: scripts/ensure-deps.sh VENV
+# Installs what the demo, the tests and the benchmark need, where it is missing:
+# PL/Python and psycopg 3 for the server's Python (Debian packages), psycopg's C
+# implementation for that Python (scripts/install-psycopg-c.sh), and a virtualenv with
+# the test tools, plus the packages of EXTRA requirement files.
+# Usage: scripts/ensure-deps.sh VENV [EXTRA_REQUIREMENTS...]
 set -euo pipefail
 
-venv=${1:?usage: scripts/ensure-deps.sh VENV}
+venv=${1:?usage: scripts/ensure-deps.sh VENV [EXTRA_REQUIREMENTS...]}
+shift
 requirements=tests/requirements.txt
 # The server's embedded Python is the system one: psycopg must import there.
 server_python=/usr/bin/python3
@@ -32,4 +35,20 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     (umask 022 && "$server_python" -m venv "$venv")
     (umask 022 && "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements")
     echo "$wanted" >"$stamp"
+fi
+
+for extra in "$@"; do
+    extra_stamp="$venv/$(basename "$(dirname "$extra")")-requirements.sha256"
+    wanted=$(sha256sum "$extra" | cut -d' ' -f1)
+    if [ "$(cat "$extra_stamp" 2>/dev/null)" != "$wanted" ]; then
+        (umask 022 && "$venv/bin/pip" install -q --disable-pip-version-check -r "$extra")
+        echo "$wanted" >"$extra_stamp"
+    fi
+done
+
+# The C implementation makes each log call cheaper; without it psycopg's pure Python
+# one is used, which works the same.
+if [ "$(id -u)" -eq 0 ] && [ "${PG_JOBMON_PSYCOPG_C:-yes}" = yes ]; then
+    scripts/install-psycopg-c.sh "$venv/bin/pip" ||
+        echo "psycopg's C implementation could not be built: the pure Python one is used" >&2
 fi

@@ -79,6 +79,11 @@ def test_mapping_row_cannot_change_the_fixed_session_settings() -> None:
     assert keywords["dbname"] == "appdb"
 
 
+def test_synchronous_commit_goes_into_the_session_options() -> None:
+    keywords = connection_keywords(None, SERVER, "appdb", 5, synchronous_commit="off")
+    assert keywords["options"] == "-c search_path=pg_catalog,pg_temp -c synchronous_commit=off"
+
+
 def test_describe_never_shows_the_password() -> None:
     keywords = connection_keywords({"username": "w", "pwd": "hunter2"}, SERVER, "appdb", 1)
     text = describe(keywords)

@@ -1,11 +1,16 @@
-"""pg_jobmon's time settings read as PostgreSQL reads its own, without a server."""
+"""pg_jobmon's settings read as PostgreSQL reads its own, without a server."""
 
 from __future__ import annotations
 
 import pytest
 
 from plpython_src.errors import JobmonError
-from plpython_src.settings import LOCK_TIMEOUT, parse_duration
+from plpython_src.settings import (
+    LOCK_TIMEOUT,
+    SYNCHRONOUS_COMMIT,
+    parse_duration,
+    parse_synchronous_commit,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,3 +38,30 @@ def test_anything_else_is_refused_with_the_units_it_takes(text: str) -> None:
     assert raised.value.message == f'invalid value for parameter "{LOCK_TIMEOUT}": "{text}"'
     assert raised.value.sqlstate == "22023"
     assert raised.value.hint is not None and '"min"' in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("off", "off"),
+        ("OFF", "off"),
+        (" false ", "off"),
+        ("0", "off"),
+        ("on", "on"),
+        ("yes", "on"),
+        ("local", "local"),
+        ("remote_write", "remote_write"),
+        ("Remote_Apply", "remote_apply"),
+    ],
+)
+def test_synchronous_commit_takes_postgresql_spellings(text: str, value: str) -> None:
+    assert parse_synchronous_commit(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "maybe", "of", "on; DROP TABLE x", "off -c fsync=off"])
+def test_synchronous_commit_refuses_anything_else(text: str) -> None:
+    with pytest.raises(JobmonError) as raised:
+        parse_synchronous_commit(text)
+    assert raised.value.message == f'invalid value for parameter "{SYNCHRONOUS_COMMIT}": "{text}"'
+    assert raised.value.sqlstate == "22023"
+    assert raised.value.hint is not None and "remote_apply" in raised.value.hint

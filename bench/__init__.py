@@ -1,0 +1,1 @@
+"""pg_jobmon's benchmark: `make bench`, or python -m bench (see __main__)."""

@@ -1,0 +1,93 @@
+"""The benchmark's throwaway cluster: durable settings, no statement logging.
+
+Made like the tests' clusters (tests/fix_cluster.py), whose testgres defaults (fsync
+off, every statement logged) suit tests but not timing: here commits are flushed as on
+a real server, and nothing is logged per statement, so that both workloads pay what they
+pay in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import testgres
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fix_cluster import server_environment, started_cluster
+
+SCHEMA = "jobmon"
+DBNAME = "bench"
+
+HELPERS = Path(__file__).with_name("functions.sql")
+
+SETTINGS: dict[str, Any] = {
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "log_statement": "none",
+    "log_min_duration_statement": -1,
+    "max_connections": 100,
+    "shared_buffers": "256MB",
+}
+
+
+@dataclass(frozen=True)
+class BenchCluster:
+    """A running cluster with pg_jobmon installed in database ``bench``."""
+
+    node: testgres.PostgresNode
+    socket_dir: Path
+
+    dbname = DBNAME
+
+    @property
+    def port(self) -> int:
+        return int(self.node.port)
+
+    @property
+    def bindir(self) -> Path:
+        return Path(subprocess.check_output(["pg_config", "--bindir"], text=True).strip())
+
+    def connect(self, **kwargs: Any) -> psycopg.Connection:
+        """An autocommit connection over the unix socket, as the cluster's superuser."""
+        return psycopg.connect(
+            host=str(self.socket_dir),
+            port=self.port,
+            dbname=self.dbname,
+            user="postgres",
+            autocommit=True,
+            **kwargs,
+        )
+
+    def scalar(self, query: str) -> Any:
+        """The single value of ``query``, run in a session of its own."""
+        with self.connect() as conn:
+            row = conn.execute(query).fetchone()
+        assert row is not None
+        return row[0]
+
+
+@contextlib.contextmanager
+def bench_cluster(psycopg_impl: str | None) -> Iterator[BenchCluster]:
+    """A new cluster for the benchmark, removed afterwards.
+
+    ``psycopg_impl`` (python, c, binary) is put in the server's environment, where
+    psycopg reads it (PSYCOPG_IMPL) when a backend first imports it.
+    """
+    environment = {"PSYCOPG_IMPL": psycopg_impl} if psycopg_impl else {}
+    with server_environment(**environment), started_cluster(**SETTINGS) as running:
+        cluster = BenchCluster(running.node, running.socket_dir)
+        with running.connect() as conn:
+            conn.execute(f"CREATE DATABASE {DBNAME}")
+        with cluster.connect() as conn:
+            conn.execute(f"CREATE SCHEMA {SCHEMA}")
+            conn.execute(f"CREATE EXTENSION pg_jobmon SCHEMA {SCHEMA} CASCADE")
+            conn.execute(HELPERS.read_text())
+        yield cluster

@@ -1,0 +1,228 @@
+"""The benchmark's findings: the targets, the printed summary, RESULTS.md and the plot."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.first_call import FirstCall
+from bench.footprint import Sample, SessionMemory
+from bench.workloads import Throughput
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+# 1.5.0 opens a dblink connection for every log call: 4 to 7 ms each on such machines.
+OLD_CALL_SECONDS = (0.004, 0.007)
+MAX_RATIO_ONE_CLIENT = 1.3
+MIN_RATIO_SIXTEEN_CLIENTS = 0.8
+MAX_OWN_FIRST_CALL_SECONDS = 0.015
+MAX_GROWTH_BYTES = 1024 * 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The floor and pg_jobmon, measured side by side under one commit setting."""
+
+    floor: Throughput
+    jobmon: Throughput
+
+    @property
+    def latency_ratio(self) -> float:
+        return self.jobmon.microseconds_per_call / self.floor.microseconds_per_call
+
+    @property
+    def throughput_ratio(self) -> float:
+        return self.jobmon.calls_per_second / self.floor.calls_per_second
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Everything one run measured."""
+
+    environment: dict[str, str]
+    one_client: dict[str, Pair]  # by synchronous_commit: "on", "off"
+    sixteen_clients: dict[str, Pair]
+    first_call: FirstCall
+    read_only_stays_light: bool
+    memory: SessionMemory
+    samples: list[Sample]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    measured: str
+    met: bool
+
+
+def targets(findings: Findings) -> list[Target]:
+    one = findings.one_client["on"]
+    sixteen = findings.sixteen_clients["on"]
+    first = findings.first_call
+    steady = findings.samples[1:]
+    caller_growth = steady[-1].caller - steady[0].caller
+    logger_growth = steady[-1].logger - steady[0].logger
+    loggers = sorted({sample.loggers for sample in findings.samples})
+    return [
+        Target(
+            f"1 client: log call <= {MAX_RATIO_ONE_CLIENT}x the floor",
+            f"{one.latency_ratio:.2f}x",
+            one.latency_ratio <= MAX_RATIO_ONE_CLIENT,
+        ),
+        Target(
+            f"16 clients: throughput >= {MIN_RATIO_SIXTEEN_CLIENTS}x the floor's",
+            f"{sixteen.throughput_ratio:.2f}x",
+            sixteen.throughput_ratio >= MIN_RATIO_SIXTEEN_CLIENTS,
+        ),
+        Target(
+            "first call: pg_jobmon's own part <= 15 ms (beyond PL/Python, import, connect)",
+            f"{first.own * 1000:.1f} ms",
+            first.own <= MAX_OWN_FIRST_CALL_SECONDS,
+        ),
+        Target(
+            "show_* and check_job_status(): no psycopg import, no logging connection",
+            "none" if findings.read_only_stays_light else "imported or connected",
+            findings.read_only_stays_light,
+        ),
+        Target(
+            f"{findings.samples[-1].calls:,} calls in one session: no growth",
+            f"caller {caller_growth / 1024:+.0f} KiB, logging backend"
+            f" {logger_growth / 1024:+.0f} KiB, logging connections {loggers}",
+            caller_growth < MAX_GROWTH_BYTES
+            and logger_growth < MAX_GROWTH_BYTES
+            and loggers == [1],
+        ),
+    ]
+
+
+def break_even_calls(findings: Findings, old_call: float) -> int:
+    """Calls after which a session has spent less than with 1.5.0's ``old_call`` each."""
+    steady = findings.one_client["on"].jobmon.seconds / findings.one_client["on"].jobmon.calls
+    first = findings.first_call.cold_total
+    return max(1, math.ceil((first - steady) / (old_call - steady)))
+
+
+def summary(findings: Findings) -> str:
+    """The tables of RESULTS.md (also printed)."""
+    lines = ["| | floor (pgbench) | pg_jobmon | ratio |", "|---|---:|---:|---:|"]
+    for setting, pair in findings.one_client.items():
+        lines.append(
+            f"| 1 client, µs per log call, synchronous_commit {setting}"
+            f" | {pair.floor.microseconds_per_call:.0f} | {pair.jobmon.microseconds_per_call:.0f}"
+            f" | {pair.latency_ratio:.2f}x |"
+        )
+    for setting, pair in findings.sixteen_clients.items():
+        lines.append(
+            f"| 16 clients, log calls per second, synchronous_commit {setting}"
+            f" | {pair.floor.calls_per_second:,.0f} | {pair.jobmon.calls_per_second:,.0f}"
+            f" | {pair.throughput_ratio:.2f}x |"
+        )
+    first = findings.first_call
+    memory = findings.memory
+    lines += [
+        "",
+        f"First log call of a session (median of {first.sessions} fresh sessions):",
+        "",
+        "| part | ms |",
+        "|---|---:|",
+        f"| starting PL/Python | {first.plpython_start * 1000:.1f} |",
+        f"| importing psycopg | {first.psycopg_import * 1000:.1f} |",
+        f"| opening the logging connection | {first.connect * 1000:.1f} |",
+        f"| pg_jobmon's own work | {first.own * 1000:.1f} |",
+        f"| the whole first call, timed on its own | {first.cold_total * 1000:.1f} |",
+        "",
+        "Break-even against 1.5.0 (a new dblink connection per call): "
+        + ", ".join(
+            f"{break_even_calls(findings, old)} calls at {old * 1000:.0f} ms per call"
+            for old in OLD_CALL_SECONDS
+        )
+        + ".",
+        "",
+        "Memory a logging session adds (anonymous memory, from /proc/<pid>/smaps_rollup):",
+        "",
+        "| | MiB |",
+        "|---|---:|",
+        f"| caller's backend, growth at its first log call | "
+        f"{(memory.caller_after - memory.caller_before) / MIB:.1f} |",
+        f"| the logging backend | {memory.logger / MIB:.1f} |",
+        f"| total per session | {memory.added / MIB:.1f} |",
+        f"| (an idle backend with PL/Python started, for scale) | "
+        f"{memory.plain_backend / MIB:.1f} |",
+        "",
+        "| log calls in one session | caller's backend, MiB | logging backend, MiB"
+        " | logging connections |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {sample.calls:,} | {sample.caller / MIB:.2f} | {sample.logger / MIB:.2f}"
+        f" | {sample.loggers} |"
+        for sample in findings.samples
+    ]
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    lines += [
+        f"| {target.name} | {target.measured} | {'yes' if target.met else 'NO'} |"
+        for target in targets(findings)
+    ]
+    return "\n".join(lines)
+
+
+def write(findings: Findings, directory: Path, command: str) -> None:
+    """bench/RESULTS.md and the plot beside it."""
+    environment = "\n".join(f"- {name}: {value}" for name, value in findings.environment.items())
+    (directory / "RESULTS.md").write_text(
+        "# pg_jobmon benchmark results\n\n"
+        f"Written by `{command}`. The floor is pgbench running the same INSERT and UPDATE"
+        " that add_step() and update_step() make, prepared, each committed on its own;"
+        " pg_jobmon is a PL/pgSQL loop of add_step() + update_step() in one statement,"
+        " timed by the server's clock. Both run on the same throwaway cluster, one after"
+        " the other, with fsync on; figures are medians of alternating rounds.\n\n"
+        f"{environment}\n\n![per-call latency and 16-client throughput](results.png)\n\n"
+        f"{summary(findings)}\n"
+    )
+    plot(findings, directory / "results.png")
+
+
+def plot(findings: Findings, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    settings = list(findings.one_client)
+    labels = [f"synchronous_commit\n{setting}" for setting in settings]
+    figure, (latency, throughput) = pyplot.subplots(1, 2, figsize=(10, 4.2))
+    _bars(
+        latency,
+        labels,
+        [findings.one_client[s].floor.microseconds_per_call for s in settings],
+        [findings.one_client[s].jobmon.microseconds_per_call for s in settings],
+        "µs per log call, 1 client (lower is better)",
+    )
+    _bars(
+        throughput,
+        labels,
+        [findings.sixteen_clients[s].floor.calls_per_second for s in settings],
+        [findings.sixteen_clients[s].jobmon.calls_per_second for s in settings],
+        "log calls per second, 16 clients (higher is better)",
+    )
+    figure.suptitle("pg_jobmon log calls against the floor (pgbench, same statements)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+
+
+def _bars(
+    axes: Axes, labels: list[str], floor: list[float], jobmon: list[float], title: str
+) -> None:
+    width = 0.38
+    positions = list(range(len(labels)))
+    for offset, values, label in ((-1, floor, "floor (pgbench)"), (1, jobmon, "pg_jobmon")):
+        bars = axes.bar([p + offset * width / 2 for p in positions], values, width, label=label)
+        axes.bar_label(bars, fmt="{:,.0f}", fontsize=8)
+    axes.set_xticks(positions, labels)
+    axes.set_title(title, fontsize=10)
+    axes.legend(fontsize=8)
