@@ -1,7 +1,11 @@
 # pg_jobmon: PGXS build and install, and the project's own targets (demo, test, bench).
 EXTENSION = pg_jobmon
 EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
-DATA_built = extension/$(EXTENSION)--$(EXTVERSION).sql
+# Each folder extension/updates/OLD--NEW/ makes the script that updates OLD to this version.
+UPDATE_FROM := $(patsubst extension/updates/%--$(EXTVERSION),%,\
+	$(wildcard extension/updates/*--$(EXTVERSION)))
+DATA_built = extension/$(EXTENSION)--$(EXTVERSION).sql \
+	$(foreach old,$(UPDATE_FROM),extension/$(EXTENSION)--$(old)--$(EXTVERSION).sql)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -13,6 +17,9 @@ BUILD_INPUTS := extension/build.py extension/loader.py $(EXTENSION).control \
 
 extension/$(EXTENSION)--$(EXTVERSION).sql: $(BUILD_INPUTS)
 	$(PYTHON) extension/build.py --output $@
+
+extension/$(EXTENSION)--%--$(EXTVERSION).sql: $(BUILD_INPUTS) extension/updates/%--$(EXTVERSION)/*.sql
+	$(PYTHON) extension/build.py --update-from $* --output $@
 
 # The test tools live in a virtualenv that the unprivileged user running the clusters
 # can read (PostgreSQL refuses to run as root).
@@ -37,3 +44,14 @@ test: deps install lint
 bench: deps install
 	scripts/ensure-deps.sh "$(VENV)" bench/requirements.txt
 	scripts/bench.sh "$(VENV)/bin/python" $(BENCH_ARGS)
+
+# ---------------------------------------------------------------------------------------
+# Release: `make dist [DIST_DIR=dir]` writes $(EXTENSION)-$(EXTVERSION).zip, the archive
+# PGXN takes, and a .tar.gz of the same tree: the committed tree (HEAD) plus the generated
+# $(DATA_built), built from HEAD's sources (scripts/dist.sh says how).
+DIST_DIR ?= $(CURDIR)
+
+.PHONY: dist
+dist:
+	MAKE="$(MAKE)" PG_CONFIG="$(PG_CONFIG)" PYTHON="$(PYTHON)" \
+		scripts/dist.sh "$(EXTENSION)" "$(EXTVERSION)" "$(abspath $(DIST_DIR))" $(DATA_built)

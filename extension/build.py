@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
-"""Write pg_jobmon's install script from extension/ and plpython_src/.
+"""Write pg_jobmon's install and update scripts from extension/ and plpython_src/.
 
-The script holds, in order: the objects of extension/objects/ numbered below 500
+The install script holds, in order: the objects of extension/objects/ numbered below 500
 (tables, sequences, shipped rows), the ``_load_package()`` function that embeds
 plpython_src/, one thin plpython3u wrapper per entry point of plpython_src/api.py, the
 functions of extension/functions/ (after the wrappers, because the body of a LANGUAGE sql
 function is checked against the functions it calls), and the objects numbered 500 and up
-(triggers and privileges, which name functions). Same inputs, same bytes.
+(triggers and privileges, which name functions).
+
+An update script from version OLD holds the steps of extension/updates/OLD--NEW/ numbered
+below 900 (what changes in the tables, and the old code that goes), the same functions as
+the install script, the same objects numbered 500 and up, and the steps numbered 900 and
+up. Before the steps, it lists the functions that the new version defines, by name and
+argument types, in the setting pg_jobmon.update_functions (for this transaction only): an
+old function that is not among them is dropped, one that is gets replaced in place.
+
+Same inputs, same bytes.
 """
 
 from __future__ import annotations
@@ -24,8 +33,12 @@ PACKAGE = ROOT / "plpython_src"
 CONTROL = ROOT / "pg_jobmon.control"
 LOADER = EXTENSION / "loader.py"
 
+UPDATES = EXTENSION / "updates"
+
 PYTHON_TAG = "$python$"
 FIRST_LATE_OBJECT = 500
+FIRST_FINAL_UPDATE_STEP = 900
+UPDATE_FUNCTIONS_SETTING = "pg_jobmon.update_functions"
 FUNCTION_OPTIONS = "SET search_path = pg_catalog, pg_temp"
 # The log calls themselves run under the caller's search_path: a SET clause would cost
 # each call a save and restore of the setting (about 5 us, a quarter of what pg_jobmon
@@ -183,8 +196,37 @@ def sql_files(folder: str) -> list[Path]:
 def object_number(path: Path) -> int:
     match = re.match(r"(\d+)_", path.name)
     if match is None:
-        raise BuildError(f"objects/{path.name} does not start with its number")
+        raise BuildError(f"{path.parent.name}/{path.name} does not start with its number")
     return int(match.group(1))
+
+
+def sql_function_identities(source: str) -> list[str]:
+    """``name(type, ...)`` of each function that ``source`` creates, IN arguments only.
+
+    Arguments are written ``name type [DEFAULT x]``, or, unnamed, ``type [DEFAULT x]``
+    with a one-word type; OUT arguments are not part of a function's identity.
+    """
+    identities = []
+    for match in re.finditer(r"CREATE OR REPLACE FUNCTION @extschema@\.(\w+)\(", source):
+        closing = source.find(")", match.end())
+        if closing < 0:
+            raise BuildError(f"unclosed argument list of {match.group(1)}")
+        types = []
+        for argument in filter(None, (a.strip() for a in source[match.end() : closing].split(","))):
+            words = argument.split(" DEFAULT ")[0].split()
+            if words[0] == "OUT":
+                continue
+            types.append(" ".join(words[1:]) if len(words) > 1 else words[0])
+        identities.append(f"{match.group(1)}({', '.join(types)})")
+    return identities
+
+
+def function_identities(version: str) -> list[str]:
+    """``name(type, ...)`` of every function that functions_part() creates."""
+    identities = []
+    for _, text in functions_part(version):
+        identities += sql_function_identities(text)
+    return identities
 
 
 def functions_part(version: str) -> list[tuple[str, str]]:
@@ -198,21 +240,55 @@ def functions_part(version: str) -> list[tuple[str, str]]:
     return parts
 
 
+def source_parts(paths: list[Path]) -> list[tuple[str, str]]:
+    return [(str(p.relative_to(ROOT)), p.read_text()) for p in paths]
+
+
+def late_objects() -> list[Path]:
+    return [p for p in sql_files("objects") if object_number(p) >= FIRST_LATE_OBJECT]
+
+
 def install_script(version: str) -> str:
-    objects = sql_files("objects")
-    early = [p for p in objects if object_number(p) < FIRST_LATE_OBJECT]
-    late = [p for p in objects if object_number(p) >= FIRST_LATE_OBJECT]
-    parts = [(f"extension/objects/{p.name}", p.read_text()) for p in early]
-    parts += functions_part(version)
-    parts += [(f"extension/objects/{p.name}", p.read_text()) for p in late]
-    return assemble(f"pg_jobmon--{version}.sql", parts)
+    early = [p for p in sql_files("objects") if object_number(p) < FIRST_LATE_OBJECT]
+    parts = source_parts(early) + functions_part(version) + source_parts(late_objects())
+    guard = "CREATE EXTENSION pg_jobmon"
+    return assemble(f"pg_jobmon--{version}.sql", guard, parts)
 
 
-def assemble(script_name: str, parts: list[tuple[str, str]]) -> str:
+def update_functions_statement(version: str) -> str:
+    identities = function_identities(version)
+    for identity in identities:
+        if not re.fullmatch(r"\w+\([\w, ]*\)", identity):
+            raise BuildError(f"unexpected function identity {identity!r}")
+    return (
+        f"-- The functions of {version}, for the steps that follow: an old function that is\n"
+        "-- not among them goes, one that is gets replaced in place.\n"
+        f"SELECT pg_catalog.set_config(\n    '{UPDATE_FUNCTIONS_SETTING}',\n"
+        + "\n".join(f"    '{identity};'" for identity in identities)
+        + "\n    '',\n    true\n);\n"
+    )
+
+
+def update_script(old_version: str, version: str) -> str:
+    folder = f"{old_version}--{version}"
+    steps = sql_files(f"updates/{folder}")
+    if not steps:
+        raise BuildError(f"no update steps in extension/updates/{folder}/")
+    first = [p for p in steps if object_number(p) < FIRST_FINAL_UPDATE_STEP]
+    final = [p for p in steps if object_number(p) >= FIRST_FINAL_UPDATE_STEP]
+    parts = [("extension/build.py", update_functions_statement(version))]
+    parts += source_parts(first) + functions_part(version) + source_parts(late_objects())
+    parts += source_parts(final)
+    guard = f"ALTER EXTENSION pg_jobmon UPDATE TO '{version}'"
+    return assemble(f"pg_jobmon--{folder}.sql", guard, parts)
+
+
+def assemble(script_name: str, guard: str, parts: list[tuple[str, str]]) -> str:
     header = (
         f"-- {script_name}: generated by extension/build.py from extension/objects/,\n"
-        "-- extension/functions/ and plpython_src/. Do not edit: edit those and run make.\n\n"
-        '\\echo Use "CREATE EXTENSION pg_jobmon" to load this file. \\quit\n'
+        "-- extension/functions/, extension/updates/ and plpython_src/. Do not edit: edit\n"
+        "-- those and run make.\n\n"
+        f'\\echo Use "{guard}" to load this file. \\quit\n'
     )
     body = "".join(f"\n-- source: {source}\n{text.rstrip()}\n" for source, text in parts)
     return header + body
@@ -220,12 +296,20 @@ def assemble(script_name: str, parts: list[tuple[str, str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, help="default: extension/pg_jobmon--V.sql")
+    parser.add_argument("--update-from", metavar="OLD", help="the update script from OLD")
+    parser.add_argument("--output", type=Path, help="default: extension/<script name>")
     args = parser.parse_args(argv)
     version = control_version()
-    output = args.output or EXTENSION / f"pg_jobmon--{version}.sql"
+    if args.update_from:
+        name = f"pg_jobmon--{args.update_from}--{version}.sql"
+    else:
+        name = f"pg_jobmon--{version}.sql"
+    output = args.output or EXTENSION / name
     try:
-        script = install_script(version)
+        if args.update_from:
+            script = update_script(args.update_from, version)
+        else:
+            script = install_script(version)
     except BuildError as error:
         print(f"build.py: {error}", file=sys.stderr)
         return 1

@@ -27,6 +27,17 @@ if ((${#missing[@]})); then
     apt-get install -y -q "${missing[@]}"
 fi
 
+# pg_partman is optional: tests/test_partman.py shows pg_partman logging through
+# pg_jobmon, and is skipped, saying why, where the package cannot be installed.
+partman=postgresql-$major-partman
+if [ ! -e "$(pg_config --sharedir)/extension/pg_partman.control" ] &&
+    [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q "$partman" ||
+        { apt-get update -q && apt-get install -y -q "$partman"; } ||
+        echo "$partman could not be installed: the pg_partman test will be skipped" >&2
+fi
+
 # Rebuilt whenever the requirements change; readable by the unprivileged cluster user.
 stamp="$venv/requirements.sha256"
 wanted=$(sha256sum "$requirements" | cut -d' ' -f1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -111,6 +112,26 @@ def refusal(
     return str(raised.value.diag.message_primary)
 
 
+def run_client(cluster: Cluster, program: str, *arguments: str) -> str:
+    """Run a PostgreSQL client program against ``cluster``; its output.
+
+    The test fails on any error, and on anything written to stderr.
+    """
+    done = subprocess.run(
+        [
+            str(testgres.get_bin_path(program)),
+            *("-h", cluster.node.host, "-p", str(cluster.node.port), "-U", "postgres"),
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, ""), f"{program} failed:\n{done.stderr}"
+    return done.stdout
+
+
 @contextlib.contextmanager
 def in_background(
     conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()
@@ -138,13 +159,20 @@ def backend_state(conn: psycopg.Connection, pid: int) -> tuple[str | None, str |
 
 
 @contextlib.contextmanager
-def started_cluster(hba: list[str] | None = None, **settings: Any) -> Iterator[Cluster]:
-    """A new cluster with a private socket directory; stopped and removed afterwards."""
+def started_cluster(
+    hba: list[str] | None = None, bin_dir: Path | None = None, **settings: Any
+) -> Iterator[Cluster]:
+    """A new cluster with a private socket directory; stopped and removed afterwards.
+
+    ``bin_dir``: the server programs to run, when not those of pg_config.
+    """
     with contextlib.ExitStack() as stack:
         base = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jobmon-")))
         socket_dir = base / "sockets"
         socket_dir.mkdir()
-        node = testgres.get_new_node(base_dir=str(base / "node"))
+        node = testgres.get_new_node(
+            base_dir=str(base / "node"), bin_dir=None if bin_dir is None else str(bin_dir)
+        )
         stack.callback(node.cleanup)
         node.init(initdb_params=["--encoding=UTF8", "--locale=C"])
         if hba is not None:

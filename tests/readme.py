@@ -8,6 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MONITORING = ROOT / "doc" / "monitoring.md"
+REFERENCE = ROOT / "doc" / "pg_jobmon.md"
 
 
 def marked_block(document: Path, kind: str, name: str) -> str:
@@ -21,3 +22,8 @@ def marked_block(document: Path, kind: str, name: str) -> str:
 def readme_sql(name: str) -> str:
     """The SQL block of the README that follows the marker ``<!-- sql:name -->``."""
     return marked_block(README, "sql", name)
+
+
+def reference_sql(name: str) -> str:
+    """The SQL block of doc/pg_jobmon.md that follows the marker ``<!-- sql:name -->``."""
+    return marked_block(REFERENCE, "sql", name)

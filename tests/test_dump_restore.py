@@ -8,15 +8,13 @@ a database would.
 from __future__ import annotations
 
 import itertools
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import testgres
-from fix_cluster import SCHEMA, Cluster, add_job, scalar
+from fix_cluster import SCHEMA, Cluster, add_job, run_client, scalar
 from monitoring import ALL_CLEAR, check_job_status, check_log, configure, finished_job
 
 Row = tuple[Any, ...]
@@ -61,23 +59,6 @@ def snapshot(conn: psycopg.Connection) -> dict[str, list[Row]]:
             f"SELECT last_value, is_called FROM {SCHEMA}.{sequence}"
         ).fetchall()
     return taken
-
-
-def run(program: str, cluster: Cluster, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL client program against the cluster; fail the test on any error."""
-    done = subprocess.run(
-        [
-            str(testgres.get_bin_path(program)),
-            *("-h", cluster.node.host, "-p", str(cluster.node.port), "-U", "postgres"),
-            *arguments,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert (done.returncode, done.stderr) == (0, ""), f"{program} failed:\n{done.stderr}"
-    return done
 
 
 def add_step(conn: psycopg.Connection, job_id: int, action: str) -> int:
@@ -134,7 +115,7 @@ def source(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Source
     directory = tmp_path_factory.mktemp("dumps")
     dumps = {name: directory / f"{db}.{name}" for name in FORMATS}
     for name, option in FORMATS.items():
-        run("pg_dump", cluster, option, "-f", str(dumps[name]), db)
+        run_client(cluster, "pg_dump", option, "-f", str(dumps[name]), db)
     return Source(db, taken, status, dumps)
 
 
@@ -148,9 +129,9 @@ def restored(cluster: Cluster, source: Source, request: pytest.FixtureRequest) -
         assert scalar(conn, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_jobmon'") == 0
     dump = str(source.dumps[request.param])
     if request.param == "plain":
-        run("psql", cluster, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", dump)
+        run_client(cluster, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", dump)
     else:
-        run("pg_restore", cluster, "-d", db, dump)
+        run_client(cluster, "pg_restore", "-d", db, dump)
     return db
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 from fix_cluster import SCHEMA, Cluster, add_job, refusal, scalar
-from readme import readme_sql
+from readme import reference_sql
 
 
 @pytest.fixture
@@ -149,13 +149,13 @@ def test_bad_arguments_are_errors_and_run_nothing(
 
 
 @pytest.mark.parametrize("failing", [False, True], ids=["both steps run", "second fails"])
-def test_readme_example(conn: psycopg.Connection, failing: bool) -> None:
+def test_reference_example(conn: psycopg.Connection, failing: bool) -> None:
     conn.execute("CREATE TABLE sales_recent (month date, amount numeric)")
     conn.execute("CREATE TABLE sales_monthly (month date, amount numeric)")
     conn.execute("INSERT INTO sales_recent VALUES ('2020-01-01', 5), ('2020-01-01', 7)")
     if failing:
         conn.execute("CREATE RULE no_delete AS ON DELETE TO sales_recent DO INSTEAD SELECT 1 / 0")
-    conn.execute(readme_sql("sql-step-example"))
+    conn.execute(reference_sql("sql-step-example"))
     conn.execute("SELECT monthly_rollup()")
     job = conn.execute(f"SELECT job_id, status FROM {SCHEMA}.show_job('monthly rollup')")
     job_id, status = job.fetchone() or (None, None)
