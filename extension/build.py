@@ -33,8 +33,6 @@ PACKAGE = ROOT / "plpython_src"
 CONTROL = ROOT / "pg_jobmon.control"
 LOADER = EXTENSION / "loader.py"
 
-UPDATES = EXTENSION / "updates"
-
 PYTHON_TAG = "$python$"
 FIRST_LATE_OBJECT = 500
 FIRST_FINAL_UPDATE_STEP = 900
@@ -300,20 +298,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="default: extension/<script name>")
     args = parser.parse_args(argv)
     version = control_version()
-    if args.update_from:
-        name = f"pg_jobmon--{args.update_from}--{version}.sql"
-    else:
-        name = f"pg_jobmon--{version}.sql"
-    output = args.output or EXTENSION / name
     try:
         if args.update_from:
+            name = f"pg_jobmon--{args.update_from}--{version}.sql"
             script = update_script(args.update_from, version)
         else:
+            name = f"pg_jobmon--{version}.sql"
             script = install_script(version)
     except BuildError as error:
         print(f"build.py: {error}", file=sys.stderr)
         return 1
-    output.write_text(script)
+    (args.output or EXTENSION / name).write_text(script)
     return 0
 
 
