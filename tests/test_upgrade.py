@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import testgres
 from fix_cluster import (
     LOGGER_PREFIX,
     SCHEMA,
@@ -80,6 +81,7 @@ PUBLIC_API = {
     "check_job_status()",
     "check_job_status(interval)",
 }
+PARTMAN_CONTROL = Path(testgres.get_pg_config()["SHAREDIR"]) / "extension/pg_partman.control"
 BULK_JOBS = 5_000
 STEP_SEQUENCE_POSITION = 900_000
 
@@ -489,3 +491,51 @@ def test_a_dump_of_the_updated_database_keeps_the_roles_grants(
         assert grants["_open_logging_connection()"] == [RUNNER, PARTMAN]
     with old_cluster.connect("restored", user=RUNNER) as runner:
         runner.execute(f"SELECT {SCHEMA}.close_job(%s)", (add_job(runner, "restored"),))
+
+
+@pytest.mark.skipif(
+    not PARTMAN_CONTROL.exists(), reason=f"pg_partman is not installed ({PARTMAN_CONTROL})"
+)
+def test_pg_partman_logs_through_1_5_0_then_through_2_0_0(
+    old_cluster: Cluster, old_db: str
+) -> None:
+    with old_cluster.connect(old_db) as conn:
+        conn.execute("CREATE SCHEMA partman")
+        conn.execute("CREATE EXTENSION pg_partman SCHEMA partman")
+        conn.execute(
+            "CREATE TABLE public.events (id bigint, created_at timestamptz NOT NULL)"
+            " PARTITION BY RANGE (created_at)"
+        )
+        first = scalar(conn, f"SELECT max(job_id) FROM {SCHEMA}.job_log")
+        conn.execute(
+            "SELECT partman.create_parent('public.events', 'created_at', 'native', 'daily')"
+        )
+        # Through 1.5.0's dblink connections: none of pg_jobmon's own is open.
+        assert old_cluster.loggers(old_db) == []
+        setup = conn.execute(
+            f"SELECT job_name, status FROM {SCHEMA}.job_log WHERE job_id > %s ORDER BY job_id",
+            (first,),
+        ).fetchall()
+        assert ("PARTMAN SETUP PARENT: PUBLIC.EVENTS", "OK") in setup
+        update(conn)
+        second = scalar(conn, f"SELECT max(job_id) FROM {SCHEMA}.job_log")
+        # A row for today, and two days more made ahead.
+        conn.execute("INSERT INTO public.events VALUES (1, now())")
+        conn.execute("UPDATE partman.part_config SET premake = 6")
+        conn.execute("SELECT partman.run_maintenance()")
+        assert [app for _, app in old_cluster.loggers(old_db)] == [
+            f"{LOGGER_PREFIX} for backend {conn.info.backend_pid}"
+        ]
+        maintenance = conn.execute(
+            f"SELECT job_id, job_name, status FROM {SCHEMA}.job_log WHERE job_id > %s"
+            " ORDER BY job_id",
+            (second,),
+        ).fetchall()
+        assert ("PARTMAN RUN MAINTENANCE", "OK") in [row[1:] for row in maintenance]
+        assert ("PARTMAN CREATE TABLE: PUBLIC.EVENTS", "OK") in [row[1:] for row in maintenance]
+        message = scalar(
+            conn,
+            f"SELECT message FROM {SCHEMA}.job_detail WHERE job_id = %s",
+            (next(row[0] for row in maintenance if row[1] == "PARTMAN RUN MAINTENANCE"),),
+        )
+        assert message.startswith("Partition maintenance finished. 2 partitions made.")
