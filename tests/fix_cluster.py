@@ -100,6 +100,15 @@ def add_job(conn: psycopg.Connection, name: str = "job") -> int:
     return int(scalar(conn, f"SELECT {SCHEMA}.add_job(%s)", (name,)))
 
 
+def steps(conn: psycopg.Connection, job_id: int) -> list[tuple[Any, ...]]:
+    """(action, status, message) of a job's steps, in order."""
+    return conn.execute(
+        f"SELECT action, status, message FROM {SCHEMA}.job_detail WHERE job_id = %s"
+        " ORDER BY step_id",
+        (job_id,),
+    ).fetchall()
+
+
 def refusal(
     conn: psycopg.Connection,
     query: str,

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 import testgres
-from fix_cluster import LOGGER_PREFIX, SCHEMA, Cluster, scalar
+from fix_cluster import LOGGER_PREFIX, SCHEMA, Cluster, scalar, steps
 from monitoring import ALL_CLEAR, check_job_status
 
 _PG_CONFIG = testgres.get_pg_config()
@@ -97,15 +97,6 @@ def jobs(conn: psycopg.Connection, after: int = 0) -> list[tuple[Any, ...]]:
         f"SELECT job_id, job_name, status, owner, pid FROM {SCHEMA}.job_log"
         " WHERE job_id > %s ORDER BY job_id",
         (after,),
-    ).fetchall()
-
-
-def steps(conn: psycopg.Connection, job_id: int) -> list[tuple[Any, ...]]:
-    """(action, status, message) of a job's steps, in order."""
-    return conn.execute(
-        f"SELECT action, status, message FROM {SCHEMA}.job_detail WHERE job_id = %s"
-        " ORDER BY step_id",
-        (job_id,),
     ).fetchall()
 
 

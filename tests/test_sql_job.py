@@ -11,6 +11,7 @@ from fix_cluster import (
     in_background,
     refusal,
     scalar,
+    steps,
     wait_until,
 )
 
@@ -35,20 +36,12 @@ def job_rows(conn: psycopg.Connection) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
-def step_rows(conn: psycopg.Connection, job_id: int) -> list[tuple[object, ...]]:
-    return conn.execute(
-        f"SELECT action, status, message FROM {SCHEMA}.job_detail WHERE job_id = %s"
-        " ORDER BY step_id",
-        (job_id,),
-    ).fetchall()
-
-
 @pytest.mark.usefixtures("items")
 def test_success(conn: psycopg.Connection) -> None:
     sql = "UPDATE public.items SET n = 0 WHERE n <> 3"
     assert sql_job(conn, "zero items", sql) == SUCCESS.format(1)
     assert job_rows(conn) == [(1, "ZERO ITEMS", "OK", True)]
-    assert step_rows(conn, 1) == [
+    assert steps(conn, 1) == [
         ("Running sql: 'UPDATE public.items SET n = 0 WHERE n <> 3'", "OK", "Rows affected: 4")
     ]
 
@@ -56,7 +49,7 @@ def test_success(conn: psycopg.Connection) -> None:
 def test_failure(conn: psycopg.Connection) -> None:
     assert sql_job(conn, "broken", "DELETE FROM no_such_table") == FAILURE.format(1)
     assert job_rows(conn) == [(1, "BROKEN", "CRITICAL", True)]
-    assert step_rows(conn, 1) == [
+    assert steps(conn, 1) == [
         (
             "Running sql: 'DELETE FROM no_such_table'",
             "CRITICAL",
@@ -107,7 +100,7 @@ def test_a_second_run_of_a_running_job_runs_nothing(
         (2, "NIGHTLY", "WARNING", True),
         (3, "OTHER JOB", "OK", True),
     ]
-    assert step_rows(conn, 2) == [
+    assert steps(conn, 2) == [
         (
             "Concurrent run check",
             "WARNING",

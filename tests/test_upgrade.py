@@ -26,6 +26,7 @@ from fix_cluster import (
     run_client,
     scalar,
     started_cluster,
+    steps,
 )
 from old_release import installation_with_release
 from psycopg.errors import InsufficientPrivilege
@@ -317,10 +318,7 @@ def test_after_the_update_logging_is_autonomous_on_the_new_path_without_dblink(
         assert conn.execute(
             f"SELECT owner, job_name, status FROM {SCHEMA}.job_log WHERE job_id = %s", (job_id,)
         ).fetchall() == [(RUNNER, "AFTER UPDATE", "CRITICAL")]
-        assert conn.execute(
-            f"SELECT action, status, message FROM {SCHEMA}.job_detail WHERE job_id = %s",
-            (job_id,),
-        ).fetchall() == [("work", "CRITICAL", "boom")]
+        assert steps(conn, job_id) == [("work", "CRITICAL", "boom")]
         # 2.0.0's trigger keeps job_check_log: the failure is recorded, a success clears it.
         assert conn.execute(
             f"SELECT alert_code FROM {SCHEMA}.job_check_log WHERE job_id = %s", (job_id,)
