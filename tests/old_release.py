@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import testgres
@@ -23,9 +24,13 @@ RELEASE_1_5_0 = Path(__file__).resolve().parent / "release_1_5_0"
 COPIED_PROGRAMS = ("postgres", "pg_ctl")
 
 
-def installation_with_release(root: Path) -> Path:
-    """Lay out the copy under ``root``; the directory of its programs."""
-    config = testgres.get_pg_config()
+def installation_with_release(root: Path, config: Mapping[str, str] | None = None) -> Path:
+    """Lay out the copy under ``root``; the directory of its programs.
+
+    ``config`` is pg_config's answer (BINDIR, SHAREDIR, PKGLIBDIR), by default the server's.
+    """
+    if config is None:
+        config = testgres.get_pg_config()
     real = {key: Path(config[key]) for key in ("BINDIR", "SHAREDIR", "PKGLIBDIR")}
     common = Path(os.path.commonpath(list(real.values())))
     copy = {key: root / path.relative_to(common) for key, path in real.items()}
@@ -47,8 +52,12 @@ def installation_with_release(root: Path) -> Path:
             (copy["SHAREDIR"] / entry.name).symlink_to(entry)
     extensions = copy["SHAREDIR"] / "extension"
     extensions.mkdir()
+    # The server's own files of 1.5.0, if a real release is installed, are left out:
+    # the tests' release takes their place, and the server's files are never written.
+    release = {entry.name for entry in RELEASE_1_5_0.iterdir()}
     for entry in (real["SHAREDIR"] / "extension").iterdir():
-        (extensions / entry.name).symlink_to(entry)
+        if entry.name not in release:
+            (extensions / entry.name).symlink_to(entry)
     for entry in RELEASE_1_5_0.iterdir():
         shutil.copy2(entry, extensions / entry.name)
     return copy["BINDIR"]

@@ -12,6 +12,7 @@ from fix_cluster import (
     in_background,
     refusal,
     scalar,
+    steps,
     wait_until,
 )
 
@@ -59,11 +60,34 @@ def test_cancels_a_running_job_and_logs_it(
         " WHERE job_id = %s ORDER BY step_id DESC LIMIT 1",
         (job_id,),
     ).fetchone()
+    # 1.5.0's message, on the step that was running when the job was cancelled.
     assert last_step == (
-        "CANCEL JOB",
+        "sleeping",
         "CRITICAL",
-        f"Job cancelled manually by postgres: pg_cancel_backend({pid})",
+        f"Manually cancelled via call to {SCHEMA}.cancel_job() by postgres",
     )
+
+
+def test_a_finished_step_is_kept_and_the_cancel_gets_a_step_of_its_own(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    with cluster.connect(db) as worker:
+        job_id = add_job(worker, "between steps")
+        step = scalar(worker, f"SELECT {SCHEMA}.add_step(%s, 'load')", (job_id,))
+        worker.execute(f"SELECT {SCHEMA}.update_step(%s, 'OK', 'loaded')", (step,))
+        with in_background(worker, "SELECT pg_sleep(60)") as run:
+            wait_until(lambda: is_sleeping(conn, worker.info.backend_pid), what="the sleep")
+            assert cancel_job(conn, job_id)
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                run.result(timeout=10)
+    assert steps(conn, job_id) == [
+        ("load", "OK", "loaded"),
+        (
+            "CANCEL JOB",
+            "CRITICAL",
+            f"Manually cancelled via call to {SCHEMA}.cancel_job() by postgres",
+        ),
+    ]
 
 
 def test_refuses_a_job_that_has_ended_and_signals_nothing(
@@ -146,7 +170,10 @@ def test_a_role_may_only_cancel_what_it_may_signal(
         conn.execute(f"CREATE ROLE {role} LOGIN")
         conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
         conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO {role}")
-        conn.execute(f"GRANT SELECT ON {SCHEMA}.job_log TO {role}")
+        conn.execute(
+            f"GRANT SELECT ON {SCHEMA}.job_log, {SCHEMA}.job_detail, {SCHEMA}.job_status_text"
+            f" TO {role}"
+        )
     with (
         cluster.connect(db, user="worker") as worker,
         cluster.connect(db, user="canceller") as canceller,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, add_job, in_background, refusal, wait_until
+from fix_cluster import SCHEMA, Cluster, add_job, in_background, refusal, scalar, wait_until
 from monitoring import ALL_CLEAR, back_date, check_job_status, configure, fill_big_log, finished_job
 
 NEVER_RAN = "Has not completed a run since highest configured monitoring time period"
@@ -32,12 +32,6 @@ def test_unconfigured_job_alerts_at_the_third_failure_in_a_row(conn: psycopg.Con
     assert check_job_status(conn) == ALL_CLEAR
 
 
-def test_unconfigured_warnings_alert_as_warnings(conn: psycopg.Connection) -> None:
-    for _ in range(3):
-        finished_job(conn, "noisy", fail_level=2)
-    assert check_job_status(conn) == [(2, "FAILED_RUN", "NOISY", "3 consecutive WARNING runs")]
-
-
 def test_a_good_run_between_failures_resets_the_count(conn: psycopg.Connection) -> None:
     for level in (3, 3, None, 3, 3):
         finished_job(conn, "patchy", fail_level=level)
@@ -59,13 +53,6 @@ def test_configured_job_alerts_past_its_sensitivity(conn: psycopg.Connection) ->
     ]
 
 
-def test_configured_job_warns_at_its_first_warning(conn: psycopg.Connection) -> None:
-    configure(conn, "CAREFUL", sensitivity=5)
-    finished_job(conn, "careful")
-    finished_job(conn, "careful", fail_level=2)
-    assert check_job_status(conn) == [(2, "FAILED_RUN", "CAREFUL", "1 WARNING run(s)")]
-
-
 def test_missing_after_each_threshold(conn: psycopg.Connection) -> None:
     configure(conn, "HOURLY", warn="1 hour", error="2 hours")
     job_id = finished_job(conn, "hourly")
@@ -83,58 +70,34 @@ def test_missing_after_each_threshold(conn: psycopg.Connection) -> None:
     assert check_job_status(conn) == ALL_CLEAR
 
 
-def test_missing_counts_good_runs_only(conn: psycopg.Connection) -> None:
+def test_a_failing_job_is_reported_once(conn: psycopg.Connection) -> None:
+    """Its latest run started in time: FAILED_RUN only, never MISSING as well (1.5.0)."""
     configure(conn, "HOURLY")
     good = finished_job(conn, "hourly")
-    completed = back_date(conn, good, "90 minutes")
+    back_date(conn, good, "90 minutes")
     configure(conn, "NEVER")
-    finished_job(conn, "hourly", fail_level=2)
+    finished_job(conn, "hourly", fail_level=3)
     assert check_job_status(conn) == [
+        (3, "FAILED_RUN", "HOURLY", "1 CRITICAL run(s)"),
         (3, "MISSING", "NEVER", NEVER_RAN),
-        (2, "FAILED_RUN", "HOURLY", "1 WARNING run(s)"),
-        (2, "MISSING", "HOURLY", f"Last completed run: {completed}"),
     ]
 
 
-def test_inactive_config_is_not_checked(conn: psycopg.Connection) -> None:
-    configure(conn, "PAUSED", active=False, sensitivity=5)
-    finished_job(conn, "paused", fail_level=3)
+def test_inactive_config_silences_its_job(conn: psycopg.Connection) -> None:
+    configure(conn, "PAUSED", active=False)
+    for _ in range(3):
+        finished_job(conn, "paused", fail_level=3)
+    # Configured, though not checked: not even the rule of three failures (1.5.0).
     assert check_job_status(conn) == ALL_CLEAR
-    finished_job(conn, "paused", fail_level=3)
-    finished_job(conn, "paused", fail_level=3)
-    # Inactive means unconfigured: the default rule of three failures still holds.
-    assert check_job_status(conn) == [(3, "FAILED_RUN", "PAUSED", "3 consecutive CRITICAL runs")]
-
-
-def test_running_past_a_threshold(cluster: Cluster, db: str, conn: psycopg.Connection) -> None:
-    configure(conn, "NIGHTLY", warn="1 hour", error="2 hours")
-    good = finished_job(conn, "nightly")
-    with cluster.connect(db) as worker:
-        add_job(worker, "nightly")
-        assert check_job_status(conn) == ALL_CLEAR
-        completed = back_date(conn, good, "90 minutes")
-        assert check_job_status(conn) == [
-            (2, "RUNNING", "NIGHTLY", f"Currently running. Last completed run: {completed}")
-        ]
-        completed = back_date(conn, good, "1 hour")
-        assert check_job_status(conn, "1 day") == [
-            (3, "RUNNING", "NIGHTLY", f"Currently running. Last completed run: {completed}")
-        ]
-        assert check_job_status(conn) == [
-            (3, "RUNNING", "NIGHTLY", f"Currently running. {NEVER_RAN}")
-        ]
-    # Its session gone without ending the job, the job is missing, not running.
-    wait_until(
-        lambda: check_job_status(conn) == [(3, "MISSING", "NIGHTLY", NEVER_RAN)],
-        what="the job's session to end",
-    )
+    conn.execute(f"UPDATE {SCHEMA}.job_check_config SET active = true")
+    assert check_job_status(conn) == [(3, "FAILED_RUN", "PAUSED", "3 CRITICAL run(s)")]
 
 
 def test_blocked_by_another_sessions_lock(
     cluster: Cluster, db: str, conn: psycopg.Connection
 ) -> None:
-    configure(conn, "LOAD ORDERS")
-    finished_job(conn, "load orders")
+    """A late job whose session waits for a lock is BLOCKED, and its text names the holder."""
+    configure(conn, "LOAD ORDERS", warn="1 second", error="1 hour")
     conn.execute("CREATE TABLE orders (id int PRIMARY KEY)")
     conn.execute("INSERT INTO orders VALUES (1)")
     with cluster.connect(db) as holder, cluster.connect(db) as worker:
@@ -142,15 +105,27 @@ def test_blocked_by_another_sessions_lock(
         holder.execute("SELECT * FROM orders FOR UPDATE")
         job_id = add_job(worker, "load orders")
         with in_background(worker, "UPDATE orders SET id = 2"):
-            wait_until(lambda: check_job_status(conn)[0][1] == "BLOCKED", what="the job to wait")
-            [(code, status, name, text)] = check_job_status(conn)
-            assert (code, status, name) == (2, "BLOCKED", "LOAD ORDERS")
-            assert text.startswith(
-                f"Job ID {job_id} is waiting for a lock held by process ID(s)"
-                f" {holder.info.backend_pid} since "
-            )
-            holder.execute("ROLLBACK")
-        assert check_job_status(conn) == ALL_CLEAR
+            try:
+                # Waiting, but not late yet: nothing to report (1.5.0).
+                wait_until(
+                    lambda: scalar(
+                        conn,
+                        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+                        (worker.info.backend_pid,),
+                    ),
+                    what="the job to wait",
+                )
+                assert check_job_status(conn) == ALL_CLEAR
+                wait_until(lambda: check_job_status(conn)[0][1] == "BLOCKED", what="lateness")
+                [(code, status, name, text)] = check_job_status(conn)
+            finally:
+                holder.execute("ROLLBACK")
+        assert (code, status, name) == (2, "BLOCKED", "LOAD ORDERS")
+        assert text.startswith(
+            f"Job ID {job_id} is waiting for a lock held by process ID(s)"
+            f" {holder.info.backend_pid} since "
+        )
+        wait_until(lambda: check_job_status(conn)[0][1] == "RUNNING", what="the lock to go")
 
 
 def test_worst_first(conn: psycopg.Connection) -> None:
@@ -181,9 +156,10 @@ def test_interval_form_refuses_less_than_the_longest_threshold(conn: psycopg.Con
         f"SELECT * FROM {SCHEMA}.check_job_status('1 day')",
         psycopg.errors.InvalidParameterValue,
     )
+    # 1.5.0's message.
     assert message == (
-        "interval argument (1 day) must be greater than or equal to the longest threshold"
-        " in job_check_config (2 days)"
+        "Input argument must be greater than or equal to the longest threshold"
+        " in job_check_config table"
     )
     # Inactive rows do not count.
     assert check_job_status(conn, "2 days") == ALL_CLEAR

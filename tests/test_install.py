@@ -157,7 +157,7 @@ def test_public_function_signatures(conn: psycopg.Connection) -> None:
     assert [row[0] for row in rows] == [
         "add_job(p_job_name text) bigint",
         "add_step(p_job_id bigint, p_action text) bigint",
-        "cancel_job(v_job_id bigint) boolean",
+        "cancel_job(p_job_id bigint) boolean",
         "check_job_status(OUT alert_code integer, OUT alert_status text, OUT job_name text,"
         " OUT alert_text text) SETOF record",
         "check_job_status(p_history interval, OUT alert_code integer, OUT alert_status text,"

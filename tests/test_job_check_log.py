@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 from fix_cluster import SCHEMA, Cluster, add_job, in_background, scalar, wait_until
-from monitoring import check_job_status, check_log, configure, finished_job
+from monitoring import check_log, configure, finished_job
 
 
 def status_of(conn: psycopg.Connection, job_id: int) -> str | None:
@@ -58,8 +58,8 @@ def test_custom_texts_and_codes(conn: psycopg.Connection) -> None:
     paged = finished_job(conn, "custom", fail_level=5)
     unknown = add_job(conn, "custom")
     conn.execute(f"UPDATE {SCHEMA}.job_log SET status = 'BROKEN' WHERE job_id = %s", (unknown,))
-    # A status that is no code's text is a failure all the same: critical.
-    assert check_log(conn) == [(paged, "CUSTOM", 5), (unknown, "CUSTOM", 3)]
+    # A status that is no code's text adds nothing, as in 1.5.0.
+    assert check_log(conn) == [(paged, "CUSTOM", 5)]
     good = finished_job(conn, "custom")
     assert status_of(conn, good) == "FINE"
     assert check_log(conn) == []
@@ -104,32 +104,14 @@ def test_sql_job_and_cancel_job_failures_are_followed(
     ]
 
 
-def test_escalation_through_a_custom_level(conn: psycopg.Connection) -> None:
+def test_a_good_run_ends_an_escalation(conn: psycopg.Connection) -> None:
     conn.execute(f"INSERT INTO {SCHEMA}.job_status_text VALUES (4, 'PAGE')")
     configure(conn, "FLAKY", escalate=2)
-    finished_job(conn, "flaky")  # a good run, so that the job is not missing
-    warnings = [finished_job(conn, "flaky", fail_level=2) for _ in range(2)]
-    # Two alerts at WARNING: the third failure is alerted one level up.
-    raised = finished_job(conn, "flaky", fail_level=2)
-    kept = finished_job(conn, "flaky", fail_level=2)
-    # Two alerts at CRITICAL: up again, to the custom level.
-    to_page = finished_job(conn, "flaky", fail_level=3)
-    assert [status_of(conn, job) for job in warnings] == ["WARNING", "WARNING"]
-    assert [status_of(conn, job) for job in (raised, kept, to_page)] == ["ESCALATED"] * 3
-    assert [code for _, _, code in check_log(conn)] == [2, 2, 3, 3, 4]
-    assert escalation_steps(conn) == [
-        (raised, "ESCALATE", "Alert raised from WARNING to CRITICAL after 2 alerts at WARNING"),
-        (kept, "ESCALATE", "Alert kept at CRITICAL, the level this job has reached"),
-        (to_page, "ESCALATE", "Alert raised from CRITICAL to PAGE after 2 alerts at CRITICAL"),
-    ]
-    # Past the highest code there is nowhere to go: PAGE it stays.
-    finished_job(conn, "flaky", fail_level=2)
-    finished_job(conn, "flaky", fail_level=2)
-    assert [code for _, _, code in check_log(conn)][-2:] == [4, 4]
-    # check_job_status speaks in codes 1 to 3; the text names the custom level.
-    assert check_job_status(conn) == [(3, "FAILED_RUN", "FLAKY", "3 PAGE run(s)")]
-    # A good run ends it all: the next failure starts again at its own level.
+    for _ in range(3):
+        finished_job(conn, "flaky", fail_level=2)
+    assert [code for _, _, code in check_log(conn)] == [2, 3, 4]
     finished_job(conn, "flaky")
+    # The next failure starts again at its own level.
     again = finished_job(conn, "flaky", fail_level=2)
     assert status_of(conn, again) == "WARNING"
     assert check_log(conn) == [(again, "FLAKY", 2)]

@@ -6,7 +6,10 @@ import psycopg
 import pytest
 from fix_cluster import SCHEMA, Cluster, add_job, backend_state, refusal, scalar, wait_until
 
-CLEAR_JOB = "PG_JOBMON JOB_LOG_CLEAR"
+# 1.5.0's name for the clearing job, followed by the boundary.
+CLEAR_PREFIX = "PURGING PG_JOBMON JOB LOGS OLDER THAN "
+CLEAR_JOB = "<the clearing job>"
+DELETED = "Deleted {} rows from job_log and associated rows in job_detail"
 
 
 def finished_job(conn: psycopg.Connection, name: str, steps: int, age: str) -> int:
@@ -24,14 +27,14 @@ def finished_job(conn: psycopg.Connection, name: str, steps: int, age: str) -> i
 
 def jobs_left(conn: psycopg.Connection) -> list[str]:
     rows = conn.execute(f"SELECT job_name FROM {SCHEMA}.job_log ORDER BY job_id").fetchall()
-    return [row[0] for row in rows]
+    return [CLEAR_JOB if name.startswith(CLEAR_PREFIX) else name for (name,) in rows]
 
 
 def clear_job_log(conn: psycopg.Connection) -> list[tuple[object, ...]]:
     return conn.execute(
         f"SELECT l.status, d.status, d.message FROM {SCHEMA}.job_log l"
-        f" JOIN {SCHEMA}.job_detail d USING (job_id) WHERE l.job_name = %s",
-        (CLEAR_JOB,),
+        f" JOIN {SCHEMA}.job_detail d USING (job_id) WHERE l.job_name LIKE %s",
+        (CLEAR_PREFIX + "%",),
     ).fetchall()
 
 
@@ -39,10 +42,33 @@ def test_deletes_older_jobs_with_their_steps_and_logs_itself(conn: psycopg.Conne
     finished_job(conn, "ancient", 3, "40 days")
     finished_job(conn, "old", 2, "31 days")
     keep = finished_job(conn, "recent", 2, "29 days")
+    notices: list[str] = []
+    conn.add_notice_handler(lambda notice: notices.append(str(notice.message_primary)))
     conn.execute(f"SELECT {SCHEMA}.job_log_clear('30 days')")
     assert jobs_left(conn) == ["RECENT", CLEAR_JOB]
     assert scalar(conn, f"SELECT count(*) FROM {SCHEMA}.job_detail WHERE job_id = %s", (keep,)) == 2
-    assert clear_job_log(conn) == [("OK", "OK", "Deleted 2 jobs and 5 steps")]
+    assert clear_job_log(conn) == [("OK", "OK", DELETED.format(2))]
+    assert notices == [DELETED.format(2)]
+
+
+def test_names_its_job_and_says_when_nothing_was_old_enough(conn: psycopg.Connection) -> None:
+    """1.5.0's job name, step and notice, all naming the boundary as the session prints it."""
+    conn.execute("SET TimeZone = 'UTC'")
+    notices: list[str] = []
+    conn.add_notice_handler(lambda notice: notices.append(str(notice.message_primary)))
+    boundary = scalar(
+        conn, f"SELECT (now() - interval '1 day')::text, {SCHEMA}.job_log_clear('1 day')"
+    )
+    row = conn.execute(
+        f"SELECT j.job_name, d.action, d.message FROM {SCHEMA}.job_log j"
+        f" JOIN {SCHEMA}.job_detail d USING (job_id)"
+    ).fetchone()
+    assert row == (
+        CLEAR_PREFIX + boundary.upper(),
+        "Purging pg_jobmon job logs older than " + boundary,
+        "No jobs logged older than " + boundary,
+    )
+    assert notices == ["No jobs logged older than " + boundary]
 
 
 def test_keeps_running_jobs_whatever_their_age(
@@ -61,7 +87,7 @@ def test_keeps_running_jobs_whatever_their_age(
         step = scalar(worker, f"SELECT {SCHEMA}.add_step(%s, 'later')", (running,))
         worker.execute(f"SELECT {SCHEMA}.update_step(%s, 'OK', 'done')", (step,))
         worker.execute(f"SELECT {SCHEMA}.close_job(%s)", (running,))
-    assert clear_job_log(conn) == [("OK", "OK", "Deleted 2 jobs and 1 steps")]
+    assert clear_job_log(conn) == [("OK", "OK", DELETED.format(2))]
 
 
 def test_running_jobs_log_while_a_clear_is_in_progress(
@@ -83,7 +109,7 @@ def test_running_jobs_log_while_a_clear_is_in_progress(
         worker.execute(f"SELECT {SCHEMA}.close_job(%s)", (other,))
         cleaner.execute("COMMIT")
     assert jobs_left(conn) == ["NIGHTLY", CLEAR_JOB, "ANOTHER"]
-    assert clear_job_log(conn) == [("OK", "OK", "Deleted 20 jobs and 100 steps")]
+    assert clear_job_log(conn) == [("OK", "OK", DELETED.format(20))]
 
 
 def test_a_failed_clear_is_logged_and_raised(
@@ -136,6 +162,6 @@ def test_a_million_old_steps(conn: psycopg.Connection) -> None:
     finished_job(conn, "recent", 1, "1 day")
     conn.execute(f"ANALYZE {SCHEMA}.job_log, {SCHEMA}.job_detail")
     conn.execute(f"SELECT {SCHEMA}.job_log_clear('30 days')")
-    assert clear_job_log(conn) == [("OK", "OK", "Deleted 100000 jobs and 1000000 steps")]
+    assert clear_job_log(conn) == [("OK", "OK", DELETED.format(100000))]
     assert jobs_left(conn) == ["RECENT", CLEAR_JOB]
     assert scalar(conn, f"SELECT count(*) FROM {SCHEMA}.job_detail") == 2

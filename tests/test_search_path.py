@@ -197,11 +197,24 @@ def assert_nothing_planted_was_used(conn: psycopg.Connection, seen: list[str]) -
     assert ("WARNING", "ESCALATED") in {(name, status) for _, name, status in rows}
 
 
+def warnings_of(session: psycopg.Connection) -> list[str]:
+    """The WARNINGs the session gets from now on: the look-alikes raise one when used.
+
+    job_log_clear()'s NOTICE of what it deleted is no warning."""
+    warnings: list[str] = []
+
+    def keep_warning(notice: psycopg.errors.Diagnostic) -> None:
+        if notice.severity_nonlocalized == "WARNING":
+            warnings.append(str(notice.message_primary))
+
+    session.add_notice_handler(keep_warning)
+    return warnings
+
+
 def test_look_alikes_before_pg_catalog_are_never_used(
     mallory: psycopg.Connection, conn: psycopg.Connection
 ) -> None:
-    warnings: list[str] = []
-    mallory.add_notice_handler(lambda notice: warnings.append(str(notice.message_primary)))
+    warnings = warnings_of(mallory)
     # The look-alikes work: the caller's own statements do reach them.
     mallory.execute("SELECT upper('x')")
     assert warnings == ["hijacked: upper(text)"]
@@ -218,8 +231,7 @@ def test_overloads_in_the_extensions_schema_are_never_used(
     try:
         for name, arguments, result in OVERLOADS:
             mallory.execute(look_alike(SCHEMA, name, arguments, result))
-        warnings: list[str] = []
-        mallory.add_notice_handler(lambda notice: warnings.append(str(notice.message_primary)))
+        warnings = warnings_of(mallory)
         seen = every_call(mallory, conn)
         assert warnings == []
         assert_nothing_planted_was_used(conn, seen)

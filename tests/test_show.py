@@ -63,6 +63,8 @@ def test_show_job_like(conn: psycopg.Connection, history: dict[str, list[int]]) 
     assert ids(conn, "show_job_like('^w.*y$', 1)") == newest(history["WEEKLY"], 1)
     # A pattern is a regular expression, not a name: \S stays \S (upper-cased, \s).
     assert ids(conn, "show_job_like('^\\S+$', 20)") == newest(everything)
+    # As in 1.5.0, the empty pattern matches every name.
+    assert ids(conn, "show_job_like('', 20)") == newest(everything)
 
 
 def test_show_job_status(conn: psycopg.Connection, history: dict[str, list[int]]) -> None:

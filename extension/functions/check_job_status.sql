@@ -1,13 +1,16 @@
 -- check_job_status(interval): what a Nagios-style check asks every minute. One row per
 -- problem, worst first (alert code, then job name, then alert status), or one all-clear
--- row (1, 'OK', NULL, 'All jobs run successfully').
---   FAILED_RUN  job_check_log rows not yet cleared by a good run. A job with no active
---               job_check_config row alerts at 3 of them in a row; a configured one when
---               its critical runs pass its sensitivity, and at once for warnings.
---   MISSING     an active configured job with no good run completed within its warn (2)
---               or error (3) threshold; p_history bounds how far back to look.
---   RUNNING     the same, while the job is running: it is late, but on its way.
---   BLOCKED     (2) a running configured job whose session waits for a lock.
+-- row (1, 'OK', NULL, 'All jobs run successfully'). The answers are 1.5.0's:
+--   FAILED_RUN  job_check_log rows not yet cleared by a good run, counted per alert
+--               code. A job with no job_check_config row alerts at 3 of them at one
+--               code; a job with an active row when they pass its sensitivity; a job
+--               whose row is inactive never.
+--   MISSING     an active configured job whose latest run started within p_history is
+--               older than its warn (2) or error (3) threshold, whatever its status, or
+--               that has no run there at all (3). A run that ended within the threshold
+--               counts from its end: it is not missing although it started before.
+--   RUNNING     the same row, while a run of the job is still going: late, but on its way.
+--   BLOCKED     the same row, while that run's session waits for a lock.
 -- Alert codes are 1 to 3 for the check's exit status: a job escalated to a custom code
 -- reports 3, and its text names the custom level. Only the caller's own rights are used:
 -- a monitoring role needs SELECT on the tables read here.
@@ -25,17 +28,17 @@ CREATE OR REPLACE FUNCTION @extschema@.check_job_status(
 AS $$
 DECLARE
     v_longest interval;
-    v_ok text := @extschema@._alert_text(1);
 BEGIN
     PERFORM @extschema@._require_interval(p_history);
     SELECT max(greatest(c.warn_threshold, c.error_threshold)) INTO v_longest
     FROM @extschema@.job_check_config AS c
     WHERE c.active;
     IF p_history < v_longest THEN
-        RAISE EXCEPTION 'interval argument (%) must be greater than or equal to the longest'
-                        ' threshold in job_check_config (%)',
-                        p_history, v_longest
+        RAISE EXCEPTION 'Input argument must be greater than or equal to the longest'
+                        ' threshold in job_check_config table'
             USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The argument is %s; the longest active threshold is %s.',
+                                  p_history, v_longest),
                   HINT = 'Without an argument, check_job_status() uses the longest threshold.';
     END IF;
 
@@ -45,98 +48,108 @@ BEGIN
         FROM @extschema@.job_check_config AS c
         WHERE c.active
     ),
-    alert_levels AS (
-        SELECT l.job_name,
-               l.alert_code,
-               count(*) AS runs,
-               max(l.alert_code) OVER (PARTITION BY l.job_name) AS top_code
-        FROM @extschema@.job_check_log AS l
-        WHERE l.alert_code >= 2
-        GROUP BY l.job_name, l.alert_code
-    ),
     failures AS (
-        SELECT a.job_name,
-               max(a.top_code) AS top_code,
-               sum(a.runs) AS runs,
-               sum(a.runs) FILTER (WHERE a.alert_code = a.top_code) AS top_runs,
-               coalesce(sum(a.runs) FILTER (WHERE a.alert_code >= 3), 0) AS critical_runs,
-               coalesce(sum(a.runs) FILTER (WHERE a.alert_code = 2), 0) AS warning_runs
-        FROM alert_levels AS a
-        GROUP BY a.job_name
+        SELECT l.job_name, l.alert_code, t.alert_text, count(*) AS runs
+        FROM @extschema@.job_check_log AS l
+        JOIN @extschema@.job_status_text AS t ON t.alert_code = l.alert_code
+        GROUP BY l.job_name, l.alert_code, t.alert_text
     ),
     failed_unconfigured AS (
-        SELECT least(f.top_code, 3) AS code,
+        SELECT f.alert_code AS code,
                'FAILED_RUN' AS status,
                f.job_name,
-               '3 consecutive ' || @extschema@._alert_text(f.top_code) || ' runs' AS text
+               '3 consecutive ' || f.alert_text || ' runs' AS text
         FROM failures AS f
         WHERE f.runs >= 3
-            AND NOT EXISTS (SELECT FROM config AS c WHERE c.job_name = f.job_name)
+            -- An inactive row silences its job: it is configured, just not checked.
+            AND NOT EXISTS (SELECT FROM @extschema@.job_check_config AS c
+                            WHERE c.job_name = f.job_name)
     ),
     failed_configured AS (
-        SELECT CASE WHEN f.critical_runs > c.sensitivity THEN least(f.top_code, 3) ELSE 2 END,
+        SELECT f.alert_code,
                'FAILED_RUN',
                f.job_name,
-               CASE WHEN f.critical_runs > c.sensitivity
-                    THEN f.top_runs || ' ' || @extschema@._alert_text(f.top_code) || ' run(s)'
-                    ELSE f.warning_runs || ' ' || @extschema@._alert_text(2) || ' run(s)'
-               END
+               f.runs || ' ' || f.alert_text || ' run(s)'
         FROM failures AS f
         JOIN config AS c ON c.job_name = f.job_name
-        WHERE f.critical_runs > c.sensitivity OR f.warning_runs > 0
+        WHERE f.runs > c.sensitivity
     ),
-    running AS (
-        SELECT r.job_id, r.job_name, r.pid
-        FROM @extschema@._running_jobs() AS r
-        JOIN config AS c ON c.job_name = r.job_name
-    ),
-    late AS (
+    latest AS (
         SELECT c.job_name,
-               g.completed,
-               EXISTS (SELECT FROM running AS r WHERE r.job_name = c.job_name) AS is_running,
-               CASE WHEN g.completed IS NULL OR g.completed < now() - c.error_threshold THEN 3
-                    WHEN g.completed < now() - c.warn_threshold THEN 2
+               c.warn_threshold,
+               -- From the end of job_log_job_name_idx: the latest run started in the window.
+               CASE WHEN r.last_seen IS NULL OR r.last_seen < now() - c.error_threshold THEN 3
+                    WHEN r.last_seen < now() - c.warn_threshold THEN 2
                END AS code
         FROM config AS c
-        -- The latest good run, found from the end of job_log_job_name_idx.
         LEFT JOIN LATERAL (
-            SELECT coalesce(j.end_time, j.start_time) AS completed
+            SELECT coalesce(j.end_time, j.start_time) AS last_seen
             FROM @extschema@.job_log AS j
             WHERE j.job_name = c.job_name
-                AND j.status = v_ok
-                AND j.start_time >= now() - p_history
+                AND j.start_time > now() - p_history
             ORDER BY j.start_time DESC
             LIMIT 1
-        ) AS g ON true
+        ) AS r ON true
     ),
-    missing AS (
+    late AS (
         SELECT m.code,
-               CASE WHEN m.is_running THEN 'RUNNING' ELSE 'MISSING' END,
                m.job_name,
-               CASE WHEN m.is_running THEN 'Currently running. ' ELSE '' END
-               || CASE WHEN m.completed IS NULL
-                       THEN 'Has not completed a run since highest configured monitoring'
-                            ' time period'
-                       ELSE 'Last completed run: ' || m.completed
-                  END
-        FROM late AS m
+               (SELECT max(j.end_time)
+                FROM @extschema@.job_log AS j
+                WHERE j.job_name = m.job_name
+                    AND j.start_time > now() - p_history) AS completed,
+               w.job_id AS running_job,
+               w.blockers,
+               w.waitstart
+        FROM latest AS m
+        -- A run of the job that is still going and has been for longer than the warn
+        -- threshold; the one waiting for a lock first, if any is.
+        LEFT JOIN LATERAL (
+            SELECT r.job_id, b.blockers, b.waitstart
+            FROM @extschema@._running_jobs() AS r
+            LEFT JOIN LATERAL (
+                SELECT pg_blocking_pids(r.pid) AS blockers, min(k.waitstart) AS waitstart
+                FROM pg_locks AS k
+                WHERE k.pid = r.pid AND NOT k.granted
+                HAVING count(*) > 0
+            ) AS b ON true
+            WHERE r.job_name = m.job_name
+                AND r.start_time > now() - p_history
+                AND r.start_time <= now() - m.warn_threshold
+            ORDER BY b.blockers IS NULL, r.start_time DESC
+            LIMIT 1
+        ) AS w ON true
         WHERE m.code IS NOT NULL
     ),
-    blocked AS (
-        SELECT 2,
-               'BLOCKED',
-               r.job_name,
-               format('Job ID %s is waiting for a lock held by process ID(s) %s',
-                      r.job_id, array_to_string(pg_blocking_pids(r.pid), ', '))
-               || coalesce(' since ' || w.waitstart, '')
-        FROM running AS r
-        JOIN pg_locks AS w ON w.pid = r.pid AND NOT w.granted
+    late_rows AS (
+        SELECT l.code,
+               CASE WHEN l.blockers IS NOT NULL THEN 'BLOCKED'
+                    WHEN l.running_job IS NOT NULL THEN 'RUNNING'
+                    ELSE 'MISSING'
+               END,
+               l.job_name,
+               CASE WHEN l.blockers IS NOT NULL
+                    THEN format('Job ID %s is waiting for a lock held by process ID(s) %s',
+                                l.running_job, array_to_string(l.blockers, ', '))
+                         || coalesce(' since ' || l.waitstart, '')
+                    WHEN l.running_job IS NOT NULL
+                    THEN coalesce('Currently running. Last completed run: ' || l.completed,
+                                  'Currently running. Job has not had a completed run within'
+                                  ' configured monitoring time period.')
+                    ELSE coalesce('Last completed run: ' || l.completed,
+                                  'Has not completed a run since highest configured'
+                                  ' monitoring time period')
+               END
+        FROM late AS l
     )
-    SELECT * FROM failed_unconfigured
-    UNION ALL SELECT * FROM failed_configured
-    UNION ALL SELECT * FROM missing
-    UNION ALL SELECT * FROM blocked
-    ORDER BY 1 DESC, 3, 2;
+    SELECT least(p.code, 3), p.status, p.job_name, p.text
+    FROM (
+        SELECT * FROM failed_unconfigured
+        UNION ALL SELECT * FROM failed_configured
+        UNION ALL SELECT * FROM late_rows
+    ) AS p
+    -- Custom codes above 3 report as 3, the highest of them first.
+    ORDER BY least(p.code, 3) DESC, p.job_name, p.status, p.code DESC;
 
     IF NOT FOUND THEN
         alert_code := 1;

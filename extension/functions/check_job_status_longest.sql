@@ -20,6 +20,6 @@ AS $$
             interval '0'
         )
     ) AS s
-    ORDER BY s.alert_code DESC, s.job_name, s.alert_status
+    -- In the order check_job_status(interval) returns them: worst first.
 $$;
 REVOKE ALL ON FUNCTION @extschema@.check_job_status() FROM PUBLIC;

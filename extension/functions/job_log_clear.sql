@@ -1,5 +1,5 @@
--- job_log_clear(): deletes the jobs that started longer ago than an interval, with their
--- steps, and logs the clearing as a job of its own.
+-- job_log_clear(): deletes the jobs that started an interval ago or earlier, with their
+-- steps, and logs the clearing as a job of its own; a NOTICE says what it deleted.
 -- It runs in the caller's transaction and needs DELETE on job_log and job_detail. Jobs
 -- still running are kept, whatever their age. Deleting old rows takes no lock that the
 -- log writes of running jobs wait for: those insert and update other rows.
@@ -9,38 +9,43 @@ CREATE OR REPLACE FUNCTION @extschema@.job_log_clear(p_interval interval)
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_cutoff timestamptz;
+    v_boundary timestamptz;
     v_job_id bigint;
     v_step_id bigint;
     v_jobs bigint;
-    v_steps bigint;
+    v_done text;
 BEGIN
     PERFORM @extschema@._require_interval(p_interval);
-    v_cutoff := now() - p_interval;
-    v_job_id := @extschema@.add_job('PG_JOBMON JOB_LOG_CLEAR');
+    v_boundary := now() - p_interval;
+    -- 1.5.0's job name, action, notices and messages, word for word.
+    v_job_id := @extschema@.add_job('Purging pg_jobmon job logs older than ' || v_boundary);
     v_step_id := @extschema@.add_step(
-        v_job_id, format('Deleting jobs that started before %s', v_cutoff)
+        v_job_id, 'Purging pg_jobmon job logs older than ' || v_boundary
     );
     BEGIN
-        -- Steps first, so that the log can say how many went; the jobs' cascade then
-        -- finds none left. Both use job_detail_job_id_idx: a million steps take seconds.
+        -- Steps first: the jobs' cascade then finds none left. Both use
+        -- job_detail_job_id_idx, where a cascade would look up a million steps one job
+        -- at a time.
         DELETE FROM @extschema@.job_detail AS d
         USING @extschema@.job_log AS j
         WHERE d.job_id = j.job_id
-            AND j.start_time < v_cutoff
+            AND j.start_time <= v_boundary
             AND j.job_id NOT IN (SELECT r.job_id FROM @extschema@._running_jobs() AS r);
-        GET DIAGNOSTICS v_steps = ROW_COUNT;
         DELETE FROM @extschema@.job_log AS j
-        WHERE j.start_time < v_cutoff
+        WHERE j.start_time <= v_boundary
             AND j.job_id NOT IN (SELECT r.job_id FROM @extschema@._running_jobs() AS r);
         GET DIAGNOSTICS v_jobs = ROW_COUNT;
     EXCEPTION WHEN OTHERS OR query_canceled THEN
         PERFORM @extschema@._fail_job_quietly(v_job_id, v_step_id, SQLERRM);
         RAISE;
     END;
-    PERFORM @extschema@.update_step(
-        v_step_id, 'OK', format('Deleted %s jobs and %s steps', v_jobs, v_steps)
-    );
+    IF v_jobs > 0 THEN
+        v_done := format('Deleted %s rows from job_log and associated rows in job_detail', v_jobs);
+    ELSE
+        v_done := 'No jobs logged older than ' || v_boundary;
+    END IF;
+    RAISE NOTICE '%', v_done;
+    PERFORM @extschema@.update_step(v_step_id, 'OK', v_done);
     PERFORM @extschema@.close_job(v_job_id);
 END
 $$;

@@ -1,6 +1,6 @@
 -- job_log: one row per job run; add_job inserts it, close_job and fail_job end it.
 CREATE TABLE @extschema@.job_log (
-    job_id bigserial PRIMARY KEY,
+    job_id bigserial CONSTRAINT job_log_job_id_pkey PRIMARY KEY,
     owner text NOT NULL,
     job_name text NOT NULL,
     start_time timestamptz NOT NULL,

@@ -1,7 +1,9 @@
 -- job_detail: the steps of each job; add_step inserts one, update_step ends it.
 CREATE TABLE @extschema@.job_detail (
-    job_id bigint NOT NULL REFERENCES @extschema@.job_log (job_id) ON DELETE CASCADE,
-    step_id bigserial PRIMARY KEY,
+    job_id bigint NOT NULL
+        CONSTRAINT job_detail_job_id_fkey REFERENCES @extschema@.job_log (job_id)
+        ON DELETE CASCADE,
+    step_id bigserial CONSTRAINT job_detail_step_id_pkey PRIMARY KEY,
     action text NOT NULL,
     start_time timestamptz NOT NULL,
     end_time timestamptz,

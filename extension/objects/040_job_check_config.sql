@@ -2,7 +2,7 @@
 -- The checks refuse rows that could never match or alert: job names are stored
 -- upper-cased by add_job, and a threshold or count below zero means nothing.
 CREATE TABLE @extschema@.job_check_config (
-    job_name text PRIMARY KEY,
+    job_name text CONSTRAINT job_check_config_job_name_pkey PRIMARY KEY,
     warn_threshold interval NOT NULL,
     error_threshold interval NOT NULL,
     active boolean NOT NULL DEFAULT false,

@@ -1,6 +1,6 @@
 -- job_status_text: the text of each alert code; job_log.status holds these texts.
 CREATE TABLE @extschema@.job_status_text (
-    alert_code integer PRIMARY KEY,
+    alert_code integer CONSTRAINT job_status_text_alert_code_pkey PRIMARY KEY,
     alert_text text NOT NULL
 );
 

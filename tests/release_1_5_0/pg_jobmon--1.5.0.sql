@@ -1,14 +1,16 @@
 -- A pg_jobmon 1.5.0 installation, for the tests of ALTER EXTENSION pg_jobmon UPDATE.
--- It has 1.5.0's interface: its tables, columns, indexes and dump settings, and its
--- functions with their signatures, which write through dblink, one connection per call.
--- The names of its internal functions and triggers are its own: the update must replace
--- them whatever they are called. The tests install it into a private copy of the server's
--- share directory; it is never installed for real.
+-- It has the names of the real release: its tables, columns, constraints, indexes and
+-- dump settings, its public functions with their parameter names, and its internal
+-- functions and triggers (_autonomous_*, auth, dblink_limit_trig, job_monitor,
+-- job_check_log_escalate_trig), which an update meets. Its log calls write through dblink,
+-- one connection per call. The bodies are this project's own, written from 1.5.0's
+-- documented behaviour. The tests install it into a private copy of the server's share
+-- directory; it is never installed for real.
 
 \echo Use "CREATE EXTENSION pg_jobmon VERSION '1.5.0'" to load this file. \quit
 
 CREATE TABLE @extschema@.job_log (
-    job_id bigserial PRIMARY KEY,
+    job_id bigserial CONSTRAINT job_log_job_id_pkey PRIMARY KEY,
     owner text NOT NULL,
     job_name text NOT NULL,
     start_time timestamptz NOT NULL,
@@ -22,8 +24,10 @@ CREATE INDEX job_log_status_idx ON @extschema@.job_log (status);
 CREATE INDEX job_log_pid_idx ON @extschema@.job_log (pid);
 
 CREATE TABLE @extschema@.job_detail (
-    job_id bigint NOT NULL REFERENCES @extschema@.job_log (job_id) ON DELETE CASCADE,
-    step_id bigserial PRIMARY KEY,
+    job_id bigint NOT NULL
+        CONSTRAINT job_detail_job_id_fkey REFERENCES @extschema@.job_log (job_id)
+        ON DELETE CASCADE,
+    step_id bigserial CONSTRAINT job_detail_step_id_pkey PRIMARY KEY,
     action text NOT NULL,
     start_time timestamptz NOT NULL,
     end_time timestamptz,
@@ -41,7 +45,7 @@ CREATE TABLE @extschema@.job_check_log (
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_check_log', '');
 
 CREATE TABLE @extschema@.job_check_config (
-    job_name text PRIMARY KEY,
+    job_name text CONSTRAINT job_check_config_job_name_pkey PRIMARY KEY,
     warn_threshold interval NOT NULL,
     error_threshold interval NOT NULL,
     active boolean NOT NULL DEFAULT false,
@@ -51,7 +55,7 @@ CREATE TABLE @extschema@.job_check_config (
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_check_config', '');
 
 CREATE TABLE @extschema@.job_status_text (
-    alert_code integer PRIMARY KEY,
+    alert_code integer CONSTRAINT job_status_text_alert_code_pkey PRIMARY KEY,
     alert_text text NOT NULL
 );
 INSERT INTO @extschema@.job_status_text (alert_code, alert_text) VALUES
@@ -71,23 +75,23 @@ CREATE TABLE @extschema@.dblink_mapping_jobmon (
 );
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.dblink_mapping_jobmon', '');
 
-CREATE FUNCTION @extschema@.mapping_single_row_guard()
+CREATE FUNCTION @extschema@.dblink_limit_trig()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF (SELECT count(*) FROM @extschema@.dblink_mapping_jobmon) > 0 THEN
+    IF (SELECT count(*) FROM @extschema@.dblink_mapping_jobmon) > 1 THEN
         RAISE EXCEPTION 'Only a single row may exist in this table';
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
-CREATE TRIGGER mapping_single_row_guard
-    BEFORE INSERT ON @extschema@.dblink_mapping_jobmon
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.mapping_single_row_guard();
+CREATE TRIGGER dblink_limit_trig
+    AFTER INSERT ON @extschema@.dblink_mapping_jobmon
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.dblink_limit_trig();
 
--- The connection string of the dblink connection, from the mapping row and the server.
-CREATE FUNCTION @extschema@.connection_string()
+-- The connection string of the dblink connections, from the mapping row and the server.
+CREATE FUNCTION @extschema@.auth()
     RETURNS text
     LANGUAGE sql
     STABLE
@@ -104,90 +108,152 @@ AS $$
     LEFT JOIN @extschema@.dblink_mapping_jobmon AS m ON true
 $$;
 
--- Runs one statement on a new dblink connection, which commits it on its own.
-CREATE FUNCTION @extschema@.autonomous(p_statement text)
-    RETURNS text
-    LANGUAGE plpgsql
-AS $$
-DECLARE
-    v_dblink name := (
-        SELECT n.nspname
-        FROM pg_catalog.pg_extension AS e
-        JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
-        WHERE e.extname = 'dblink'
-    );
-    v_result text;
-BEGIN
-    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r text)', v_dblink)
-        INTO v_result
-        USING @extschema@.connection_string(), p_statement;
-    RETURN v_result;
-END
-$$;
-
-CREATE FUNCTION @extschema@.add_job(p_job_name text)
+-- The writes, made by the dblink connection: each commits on its own.
+CREATE FUNCTION @extschema@._autonomous_add_job(p_owner text, p_job_name text, p_pid integer)
     RETURNS bigint
     LANGUAGE sql
 AS $$
-    SELECT @extschema@.autonomous(pg_catalog.format(
-        'INSERT INTO @extschema@.job_log (owner, job_name, start_time, pid)'
-        ' VALUES (%L, %L, %L, %s) RETURNING job_id',
-        current_user, pg_catalog.upper(p_job_name), pg_catalog.clock_timestamp(),
-        pg_catalog.pg_backend_pid()))::bigint
+    INSERT INTO @extschema@.job_log (owner, job_name, start_time, pid)
+    VALUES (p_owner, pg_catalog.upper(p_job_name), pg_catalog.now(), p_pid)
+    RETURNING job_id
+$$;
+
+CREATE FUNCTION @extschema@._autonomous_add_step(p_job_id bigint, p_action text)
+    RETURNS bigint
+    LANGUAGE sql
+AS $$
+    INSERT INTO @extschema@.job_detail (job_id, action, start_time)
+    VALUES (p_job_id, p_action, pg_catalog.now())
+    RETURNING step_id
+$$;
+
+CREATE FUNCTION @extschema@._autonomous_update_step(
+    p_step_id bigint, p_status text, p_message text
+)
+    RETURNS integer
+    LANGUAGE sql
+AS $$
+    WITH updated AS (
+        UPDATE @extschema@.job_detail
+        SET end_time = pg_catalog.now(), status = p_status, message = p_message,
+            elapsed_time = extract(epoch FROM pg_catalog.now() - start_time)
+        WHERE step_id = p_step_id
+        RETURNING 1
+    )
+    SELECT pg_catalog.count(*)::integer FROM updated
+$$;
+
+CREATE FUNCTION @extschema@._autonomous_fail_job(p_job_id bigint, p_fail_level integer)
+    RETURNS integer
+    LANGUAGE sql
+AS $$
+    WITH updated AS (
+        UPDATE @extschema@.job_log
+        SET end_time = pg_catalog.now(),
+            status = (SELECT alert_text FROM @extschema@.job_status_text
+                      WHERE alert_code = p_fail_level)
+        WHERE job_id = p_job_id
+        RETURNING 1
+    )
+    SELECT pg_catalog.count(*)::integer FROM updated
+$$;
+
+CREATE FUNCTION @extschema@._autonomous_close_job(p_job_id bigint)
+    RETURNS integer
+    LANGUAGE sql
+AS $$
+    SELECT @extschema@._autonomous_fail_job(p_job_id, 1)
+$$;
+
+-- The log calls: each sends its write over a new dblink connection.
+CREATE FUNCTION @extschema@.add_job(p_job_name text)
+    RETURNS bigint
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
+                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+                      WHERE e.extname = 'dblink');
+    v_id bigint;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r bigint)', v_dblink)
+        INTO v_id
+        USING @extschema@.auth(), pg_catalog.format(
+            'SELECT @extschema@._autonomous_add_job(%L, %L, %s)',
+            current_user, p_job_name, pg_catalog.pg_backend_pid());
+    RETURN v_id;
+END
 $$;
 
 CREATE FUNCTION @extschema@.add_step(p_job_id bigint, p_action text)
     RETURNS bigint
-    LANGUAGE sql
+    LANGUAGE plpgsql
 AS $$
-    SELECT @extschema@.autonomous(pg_catalog.format(
-        'INSERT INTO @extschema@.job_detail (job_id, action, start_time)'
-        ' VALUES (%s, %L, %L) RETURNING step_id',
-        p_job_id, p_action, pg_catalog.clock_timestamp()))::bigint
+DECLARE
+    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
+                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+                      WHERE e.extname = 'dblink');
+    v_id bigint;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r bigint)', v_dblink)
+        INTO v_id
+        USING @extschema@.auth(), pg_catalog.format(
+            'SELECT @extschema@._autonomous_add_step(%s, %L)', p_job_id, p_action);
+    RETURN v_id;
+END
 $$;
 
 CREATE FUNCTION @extschema@.update_step(p_step_id bigint, p_status text, p_message text)
     RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
 AS $$
-    SELECT @extschema@.autonomous(pg_catalog.format(
-        'UPDATE @extschema@.job_detail SET end_time = %1$L, status = %2$L, message = %3$L,'
-        ' elapsed_time = extract(epoch FROM %1$L::timestamptz - start_time)'
-        ' WHERE step_id = %4$s RETURNING step_id',
-        pg_catalog.clock_timestamp(), p_status, p_message, p_step_id));
-$$;
-
-CREATE FUNCTION @extschema@.end_job(p_job_id bigint, p_alert_code integer)
-    RETURNS void
-    LANGUAGE sql
-AS $$
-    SELECT @extschema@.autonomous(pg_catalog.format(
-        'UPDATE @extschema@.job_log SET end_time = %L, status = %L'
-        ' WHERE job_id = %s RETURNING job_id',
-        pg_catalog.clock_timestamp(),
-        (SELECT alert_text FROM @extschema@.job_status_text WHERE alert_code = p_alert_code),
-        p_job_id));
-$$;
-
-CREATE FUNCTION @extschema@.close_job(p_job_id bigint)
-    RETURNS void
-    LANGUAGE sql
-AS $$
-    SELECT @extschema@.end_job(p_job_id, 1)
+DECLARE
+    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
+                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+                      WHERE e.extname = 'dblink');
+BEGIN
+    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r integer)', v_dblink)
+        USING @extschema@.auth(), pg_catalog.format(
+            'SELECT @extschema@._autonomous_update_step(%s, %L, %L)',
+            p_step_id, p_status, p_message);
+END
 $$;
 
 CREATE FUNCTION @extschema@.fail_job(p_job_id bigint, p_fail_level integer DEFAULT 3)
     RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
 AS $$
-    SELECT @extschema@.end_job(p_job_id, p_fail_level)
+DECLARE
+    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
+                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+                      WHERE e.extname = 'dblink');
+BEGIN
+    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r integer)', v_dblink)
+        USING @extschema@.auth(), pg_catalog.format(
+            'SELECT @extschema@._autonomous_fail_job(%s, %s)', p_job_id, p_fail_level);
+END
 $$;
 
-CREATE FUNCTION @extschema@.cancel_job(v_job_id bigint)
+CREATE FUNCTION @extschema@.close_job(p_job_id bigint)
+    RETURNS void
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
+                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
+                      WHERE e.extname = 'dblink');
+BEGIN
+    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r integer)', v_dblink)
+        USING @extschema@.auth(), pg_catalog.format(
+            'SELECT @extschema@._autonomous_close_job(%s)', p_job_id);
+END
+$$;
+
+CREATE FUNCTION @extschema@.cancel_job(p_job_id bigint)
     RETURNS boolean
     LANGUAGE sql
 AS $$
-    SELECT pg_catalog.pg_cancel_backend(pid) FROM @extschema@.job_log WHERE job_id = v_job_id
+    SELECT pg_catalog.pg_cancel_backend(pid) FROM @extschema@.job_log WHERE job_id = p_job_id
 $$;
 
 CREATE FUNCTION @extschema@.sql_step(p_job_id bigint, p_action text, p_sql text)
@@ -223,9 +289,8 @@ CREATE FUNCTION @extschema@.job_log_clear(p_interval interval)
     RETURNS void
     LANGUAGE sql
 AS $$
-    DELETE FROM @extschema@.job_log WHERE start_time < pg_catalog.now() - p_interval
+    DELETE FROM @extschema@.job_log WHERE start_time <= pg_catalog.now() - p_interval
 $$;
-
 CREATE FUNCTION @extschema@.show_job(p_name text, integer DEFAULT 10)
     RETURNS SETOF @extschema@.job_log
     LANGUAGE sql
@@ -321,24 +386,44 @@ AS $$
     SELECT * FROM @extschema@.check_job_status(interval '1 day')
 $$;
 
--- job_check_log follows the status of each job.
-CREATE FUNCTION @extschema@.job_status_watch()
+-- job_check_log follows the status of each job: a good run clears the name's alerts, a
+-- status that is an alert code's text adds one.
+CREATE FUNCTION @extschema@.job_monitor()
     RETURNS trigger
     LANGUAGE plpgsql
 AS $$
+DECLARE
+    v_code integer := (SELECT t.alert_code FROM @extschema@.job_status_text AS t
+                       WHERE t.alert_text = NEW.status LIMIT 1);
 BEGIN
-    IF NEW.status = (SELECT alert_text FROM @extschema@.job_status_text WHERE alert_code = 1)
-    THEN
+    IF v_code = 1 THEN
         DELETE FROM @extschema@.job_check_log WHERE job_name = NEW.job_name;
-    ELSIF NEW.status IS NOT NULL THEN
+    ELSIF v_code IS NOT NULL THEN
         INSERT INTO @extschema@.job_check_log (job_id, job_name, alert_code)
-        SELECT NEW.job_id, NEW.job_name, coalesce(
-            (SELECT t.alert_code FROM @extschema@.job_status_text AS t
-             WHERE t.alert_text = NEW.status), 3);
+        VALUES (NEW.job_id, NEW.job_name, v_code);
     END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER job_status_watch
+CREATE TRIGGER trg_job_monitor
     AFTER UPDATE ON @extschema@.job_log
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.job_status_watch();
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.job_monitor();
+
+-- Escalation: an alert is raised to at least the highest code alerted for its name.
+CREATE FUNCTION @extschema@.job_check_log_escalate_trig()
+    RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM @extschema@.job_check_config AS c
+               WHERE c.job_name = NEW.job_name AND c.escalate IS NOT NULL) THEN
+        NEW.alert_code := greatest(NEW.alert_code, (
+            SELECT pg_catalog.max(l.alert_code) FROM @extschema@.job_check_log AS l
+            WHERE l.job_name = NEW.job_name));
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER job_check_log_escalate_trig
+    BEFORE INSERT ON @extschema@.job_check_log
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.job_check_log_escalate_trig();
