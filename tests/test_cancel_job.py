@@ -51,7 +51,8 @@ def test_cancels_a_running_job_and_logs_it(
         pid = worker.info.backend_pid
         wait_until(lambda: is_sleeping(conn, pid), what="the job to sleep")
         job_id = int(scalar(conn, f"SELECT job_id FROM {SCHEMA}.job_log"))
-        assert cancel_job(conn, job_id)
+        # In named notation, with 1.5.0's parameter name.
+        assert scalar(conn, f"SELECT {SCHEMA}.cancel_job(p_job_id => %s)", (job_id,))
         with pytest.raises(psycopg.errors.QueryCanceled):
             run.result(timeout=10)
     assert job_row(conn, job_id) == ("CRITICAL", True)
