@@ -165,87 +165,64 @@ AS $$
     SELECT @extschema@._autonomous_fail_job(p_job_id, 1)
 $$;
 
--- The log calls: each sends its write over a new dblink connection.
+-- The log calls: each sends its write over a new dblink connection. dblink is called by
+-- its bare name: the search_path of these functions is set to dblink's schema below.
 CREATE FUNCTION @extschema@.add_job(p_job_name text)
     RETURNS bigint
-    LANGUAGE plpgsql
+    LANGUAGE sql
 AS $$
-DECLARE
-    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
-                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
-                      WHERE e.extname = 'dblink');
-    v_id bigint;
-BEGIN
-    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r bigint)', v_dblink)
-        INTO v_id
-        USING @extschema@.auth(), pg_catalog.format(
-            'SELECT @extschema@._autonomous_add_job(%L, %L, %s)',
-            current_user, p_job_name, pg_catalog.pg_backend_pid());
-    RETURN v_id;
-END
+    SELECT r FROM dblink(@extschema@.auth(), pg_catalog.format(
+        'SELECT @extschema@._autonomous_add_job(%L, %L, %s)',
+        current_user, p_job_name, pg_catalog.pg_backend_pid())) AS t (r bigint)
 $$;
 
 CREATE FUNCTION @extschema@.add_step(p_job_id bigint, p_action text)
     RETURNS bigint
-    LANGUAGE plpgsql
+    LANGUAGE sql
 AS $$
-DECLARE
-    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
-                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
-                      WHERE e.extname = 'dblink');
-    v_id bigint;
-BEGIN
-    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r bigint)', v_dblink)
-        INTO v_id
-        USING @extschema@.auth(), pg_catalog.format(
-            'SELECT @extschema@._autonomous_add_step(%s, %L)', p_job_id, p_action);
-    RETURN v_id;
-END
+    SELECT r FROM dblink(@extschema@.auth(), pg_catalog.format(
+        'SELECT @extschema@._autonomous_add_step(%s, %L)', p_job_id, p_action)) AS t (r bigint)
 $$;
 
 CREATE FUNCTION @extschema@.update_step(p_step_id bigint, p_status text, p_message text)
     RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE sql
 AS $$
-DECLARE
-    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
-                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
-                      WHERE e.extname = 'dblink');
-BEGIN
-    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r integer)', v_dblink)
-        USING @extschema@.auth(), pg_catalog.format(
-            'SELECT @extschema@._autonomous_update_step(%s, %L, %L)',
-            p_step_id, p_status, p_message);
-END
+    SELECT r FROM dblink(@extschema@.auth(), pg_catalog.format(
+        'SELECT @extschema@._autonomous_update_step(%s, %L, %L)',
+        p_step_id, p_status, p_message)) AS t (r integer)
 $$;
 
 CREATE FUNCTION @extschema@.fail_job(p_job_id bigint, p_fail_level integer DEFAULT 3)
     RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE sql
 AS $$
-DECLARE
-    v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
-                      JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
-                      WHERE e.extname = 'dblink');
-BEGIN
-    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r integer)', v_dblink)
-        USING @extschema@.auth(), pg_catalog.format(
-            'SELECT @extschema@._autonomous_fail_job(%s, %s)', p_job_id, p_fail_level);
-END
+    SELECT r FROM dblink(@extschema@.auth(), pg_catalog.format(
+        'SELECT @extschema@._autonomous_fail_job(%s, %s)', p_job_id, p_fail_level))
+        AS t (r integer)
 $$;
 
 CREATE FUNCTION @extschema@.close_job(p_job_id bigint)
     RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE sql
 AS $$
+    SELECT r FROM dblink(@extschema@.auth(), pg_catalog.format(
+        'SELECT @extschema@._autonomous_close_job(%s)', p_job_id)) AS t (r integer)
+$$;
+
+DO $$
 DECLARE
     v_dblink name := (SELECT n.nspname FROM pg_catalog.pg_extension AS e
                       JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace
                       WHERE e.extname = 'dblink');
+    v_function text;
 BEGIN
-    EXECUTE pg_catalog.format('SELECT r FROM %I.dblink($1, $2) AS t (r integer)', v_dblink)
-        USING @extschema@.auth(), pg_catalog.format(
-            'SELECT @extschema@._autonomous_close_job(%s)', p_job_id);
+    FOREACH v_function IN ARRAY ARRAY['add_job(text)', 'add_step(bigint, text)',
+        'update_step(bigint, text, text)', 'fail_job(bigint, integer)', 'close_job(bigint)']
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION @extschema@.%s SET search_path = %I',
+                                  v_function, v_dblink);
+    END LOOP;
 END
 $$;
 
