@@ -51,15 +51,16 @@ def check_log(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
     return conn.execute(f"SELECT * FROM {SCHEMA}.job_check_log ORDER BY job_id").fetchall()
 
 
-def back_date(conn: psycopg.Connection, job_id: int, age: str) -> str:
-    """Move a job's times ``age`` into the past; its end_time (or start) as the server prints it."""
+def back_date(conn: psycopg.Connection, job_id: int, age: str, took: str = "0") -> str:
+    """Move a job's times ``age`` into the past, and its start ``took`` further (a run that
+    took that much longer); its end_time (or start) as the server prints it."""
     return str(
         scalar(
             conn,
-            f"UPDATE {SCHEMA}.job_log SET start_time = start_time - %s::interval,"
+            f"UPDATE {SCHEMA}.job_log SET start_time = start_time - %s::interval - %s::interval,"
             " end_time = end_time - %s::interval WHERE job_id = %s"
             " RETURNING coalesce(end_time, start_time)::text",
-            (age, age, job_id),
+            (age, took, age, job_id),
         )
     )
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, add_job, backend_state, scalar, wait_until
-from monitoring import check_job_status, check_log, configure, finished_job
+from fix_cluster import SCHEMA, Cluster, add_job, backend_state, wait_until
+from monitoring import back_date, check_job_status, check_log, configure, finished_job
 
 JOB = "JOB"
 NEVER_COMPLETED = "Has not completed a run since highest configured monitoring time period"
@@ -328,7 +328,7 @@ def played(
         for event in scenario.events:
             if isinstance(event, Run):
                 job_id = finished_job(conn, JOB, fail_level=event.level)
-                end = move(conn, job_id, event.ago, event.took)
+                end = back_date(conn, job_id, event.ago, event.took)
                 if event.label:
                     labels[event.label] = end
             elif isinstance(event, Ended):
@@ -354,24 +354,9 @@ def played(
 def abandon_job(cluster: Cluster, db: str, conn: psycopg.Connection, ago: str) -> None:
     """A run of JOB started ``ago`` by a session that then ended without ending it."""
     with cluster.connect(db) as gone:
-        move(conn, add_job(gone, JOB), ago)
+        back_date(conn, add_job(gone, JOB), ago)
         pid = gone.info.backend_pid
     wait_until(lambda: backend_state(conn, pid) == (None, None), what="the session to end")
-
-
-def move(conn: psycopg.Connection, job_id: int, ago: str, took: str = "0") -> str:
-    """Back-date a job: it ends ``ago`` (or started then, if running), ``took`` after its
-    start. Its end time as the server prints it in an alert text."""
-    return str(
-        scalar(
-            conn,
-            f"UPDATE {SCHEMA}.job_log"
-            " SET start_time = coalesce(end_time, start_time) - %s::interval - %s::interval,"
-            "     end_time = end_time - %s::interval"
-            " WHERE job_id = %s RETURNING end_time::text",
-            (ago, took, ago, job_id),
-        )
-    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
