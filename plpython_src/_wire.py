@@ -15,7 +15,6 @@ which only log calls load.
 
 from __future__ import annotations
 
-import contextlib
 import select
 import time
 from typing import Callable
@@ -117,8 +116,9 @@ def exchange(
 ) -> list[pq.abc.PGresult]:
     """Send what ``send`` queues on ``pgconn`` and collect every result it brings.
 
-    If anything interrupts the exchange (a cancel, a timeout of the caller), the
-    statement running on the other side is cancelled too before the error goes on.
+    A broken connection raises ConnectionLost; anything else that interrupts the
+    exchange (a cancel, a timeout of the caller, ``while_waiting``) goes on as it is,
+    and the statement may still run on the other side: the caller deals with it.
     """
     try:
         send()
@@ -129,9 +129,6 @@ def exchange(
         return _collect(pgconn, socket, while_waiting)
     except pg_errors.OperationalError as error:
         raise ConnectionLost(str(error), sent=True) from None
-    except BaseException:
-        _cancel(pgconn)
-        raise
 
 
 def _flush(pgconn: pq.abc.PGconn, socket: Socket, while_waiting: WhileWaiting) -> None:
@@ -154,12 +151,6 @@ def _collect(
         if result is None:
             return results
         results.append(result)
-
-
-def _cancel(pgconn: pq.abc.PGconn) -> None:
-    """Ask the server to cancel what ``pgconn`` runs; best effort, the caller closes it."""
-    with contextlib.suppress(Exception):  # the connection is being dropped anyway
-        pgconn.get_cancel().cancel()
 
 
 def _libpq_message(raw: bytes) -> str:

@@ -6,7 +6,7 @@ module in GD and calls the entry point with ``plpy`` and the SQL arguments.
 
 from __future__ import annotations
 
-from . import connection, jobs
+from . import connection, jobs, link, opening
 from ._plpy import Plpy
 from ._sqlfunction import sql_function
 
@@ -41,7 +41,13 @@ def fail_job(plpy: Plpy, p_job_id: int | None, p_fail_level: int | None) -> None
 @sql_function("_open_logging_connection() RETURNS void", security_definer=True)
 def _open_logging_connection(plpy: Plpy) -> None:
     # SECURITY DEFINER: reads dblink_mapping_jobmon, which callers need not be able to.
-    connection.open_for_session(plpy)
+    opening.open_for_session(plpy)
+
+
+@sql_function("_cancel_logging_write() RETURNS void", security_definer=True)
+def _cancel_logging_write(plpy: Plpy) -> None:
+    # SECURITY DEFINER: the logging backend may run as a role the caller cannot signal.
+    link.cancel_in_flight(plpy)
 
 
 def close_session() -> None:

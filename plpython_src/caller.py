@@ -37,6 +37,23 @@ def current_user(plpy: Plpy) -> str:
     return str(_value(plpy, "SELECT CURRENT_USER::pg_catalog.text AS value"))
 
 
+def is_superuser(plpy: Plpy) -> bool:
+    """Whether the role the caller acts as now is a superuser."""
+    query = (
+        "SELECT r.rolsuper AS value FROM pg_catalog.pg_roles AS r"
+        " WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER"
+    )
+    return bool(_value(plpy, query))
+
+
+def postmaster_started(plpy: Plpy) -> str:
+    """When the caller's server started, as statements.SERVER_FACTS gives it."""
+    query = (
+        "SELECT extract(epoch FROM pg_catalog.pg_postmaster_start_time())::pg_catalog.text AS value"
+    )
+    return str(_value(plpy, query))
+
+
 def current_database(plpy: Plpy) -> str:
     """The database the caller is connected to."""
     return str(_value(plpy, "SELECT pg_catalog.current_database()::pg_catalog.text AS value"))

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import names
+
 # dblink_mapping_jobmon's columns, and the libpq keyword each one sets.
 MAPPING_KEYWORDS = {
     "username": "user",
@@ -22,10 +24,23 @@ MAPPING_KEYWORDS = {
 }
 
 # The logging session resolves names in pg_catalog only: it runs fixed, schema-qualified
-# statements and must not pick up objects from anybody's schema.
-SESSION_OPTIONS = "-c search_path=pg_catalog,pg_temp"
+# statements and must not pick up objects from anybody's schema. Its server probes TCP
+# keepalives too, so that it ends when the caller's host is gone.
+SESSION_OPTIONS = (
+    "-c search_path=pg_catalog,pg_temp"
+    " -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3"
+)
 
-APPLICATION_NAME = "pg_jobmon logger for backend {pid}"
+# Over TCP, a connection whose server is gone (a failover, a lost network) fails by
+# itself: keepalives probe an idle one, and unacknowledged data is given up on after
+# tcp_user_timeout (milliseconds). libpq ignores them on unix sockets.
+TCP_KEYWORDS = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
 
 # Wildcard listen addresses, and the loopback address that reaches them.
 _LOOPBACK_FOR = {"*": "localhost", "0.0.0.0": "127.0.0.1", "::": "::1"}
@@ -96,7 +111,8 @@ def connection_keywords(
     if "host" not in given and "hostaddr" not in given:
         keywords["host"] = server.default_host()
     keywords.update(given)
-    keywords["application_name"] = APPLICATION_NAME.format(pid=backend_pid)
+    keywords.update(TCP_KEYWORDS)
+    keywords["application_name"] = names.logger_application_name(backend_pid)
     keywords["options"] = SESSION_OPTIONS
     if synchronous_commit is not None:
         keywords["options"] += f" -c synchronous_commit={synchronous_commit}"

@@ -1,24 +1,27 @@
 """What a log write does while it waits for the logging connection to answer.
 
-At every poll it lets PostgreSQL act on the caller's pending interrupts, and looks at
-whether the logging backend waits for a lock. A lock that the caller's own transaction
-holds (itself, or through sessions that wait for it) cannot be released while the
-caller waits for the write, so that write ends at once. A lock held by anyone else is
-waited for, up to pg_jobmon.lock_timeout. The checks run only while a write waits:
-a write that is answered within one poll interval never pays for them.
+At every poll it lets PostgreSQL act on the caller's pending interrupts. Where the
+logging backend runs on the caller's own server, it also looks at the locks that
+backend waits for: a lock that the caller's own transaction holds (itself, or through
+sessions that wait for it) cannot be released while the caller waits for the write, so
+that write ends at once; a lock held by anyone else is waited for up to
+pg_jobmon.lock_timeout. A logging server elsewhere cannot be looked into, so there the
+limit bounds the whole wait for its answer. The checks run only while a write waits: a
+write that is answered within one poll interval never pays for them.
 """
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from . import caller, settings
 from ._plpy import Plpy
 from ._wire import POLL_SECONDS
-from .errors import JobmonError
+from .errors import CONNECTION_FAILURE, DEADLOCK_DETECTED, LOCK_NOT_AVAILABLE, JobmonError
 
-DEADLOCK_DETECTED = "40P01"
-LOCK_NOT_AVAILABLE = "55P03"
+if TYPE_CHECKING:
+    from .link import LoggingConnection
 
 # Every session the logging backend waits for, directly or down a chain of waits;
 # UNION ends the recursion if the chain loops. pg_sleep(0) acts on interrupts.
@@ -40,29 +43,42 @@ SELECT
 
 
 class LockWatch:
-    """Called at every poll of one exchange with the logging backend ``logger_pid``."""
+    """Called at every poll of one exchange on the logging connection ``link``."""
 
-    def __init__(self, plpy: Plpy, logger_pid: int) -> None:
-        # Made for every log call: the clock is read only once a write has waited.
+    def __init__(self, plpy: Plpy, link: LoggingConnection) -> None:
+        # Made for every log call: the clock and the limit are read only once a write
+        # has waited.
         self._plpy = plpy
-        self._logger_pid = logger_pid
+        self._link = link
         self._started: float | None = None
-        self._limit: float | None = None
+        self._limit = 0.0
 
     def __call__(self) -> None:
         if self._started is None:
             self._started = time.monotonic() - POLL_SECONDS
-        plan = caller.plan(self._plpy, _WAIT_STATE, ("pg_catalog.int4",))
-        state = self._plpy.execute(plan, [self._logger_pid])[0]
-        blockers: list[int] = state["direct"]
-        if not blockers:
-            return
-        if state["self_locked"]:
-            raise self_lock(self._logger_pid, blockers, caller.backend_pid())
-        if self._limit is None:
             self._limit = settings.lock_timeout(self._plpy)
+        blockers = self._blockers() if self._link.same_server else self._interrupts_only()
         if self._limit and time.monotonic() - self._started >= self._limit:
-            raise lock_timeout(self._logger_pid, blockers, self._limit)
+            raise self._timed_out(blockers)
+
+    def _blockers(self) -> list[int]:
+        plan = caller.plan(self._plpy, _WAIT_STATE, ("pg_catalog.int4",))
+        state = self._plpy.execute(plan, [self._link.backend_pid])[0]
+        blockers: list[int] = state["direct"]
+        if blockers and state["self_locked"]:
+            raise self_lock(self._link.backend_pid, blockers, caller.backend_pid())
+        return blockers
+
+    def _interrupts_only(self) -> list[int]:
+        caller.interrupt_checker(self._plpy)()
+        return []
+
+    def _timed_out(self, blockers: list[int]) -> JobmonError:
+        if blockers:
+            return lock_timeout(self._link.backend_pid, blockers, self._limit)
+        if self._link.same_server:
+            return no_answer(self._link.target, self._limit)
+        return remote_timeout(self._link.target, self._limit)
 
 
 def self_lock(logger_pid: int, blockers: list[int], caller_pid: int) -> JobmonError:
@@ -85,6 +101,9 @@ def self_lock(logger_pid: int, blockers: list[int], caller_pid: int) -> JobmonEr
     )
 
 
+_LIMIT_HINT = f"Raise {settings.LOCK_TIMEOUT}, or set it to 0 to wait without a limit."
+
+
 def lock_timeout(logger_pid: int, blockers: list[int], limit: float) -> JobmonError:
     """The error for a write that waited for another session's lock too long."""
     return JobmonError(
@@ -94,7 +113,34 @@ def lock_timeout(logger_pid: int, blockers: list[int], limit: float) -> JobmonEr
             f"The logging connection (process {logger_pid}) waits for a lock held by"
             f" process {_pids(blockers)}."
         ),
-        hint=f"Raise {settings.LOCK_TIMEOUT}, or set it to 0 to wait without a limit.",
+        hint=_LIMIT_HINT,
+    )
+
+
+def remote_timeout(target: str, limit: float) -> JobmonError:
+    """The error for a write to another server that got no answer within the limit."""
+    return JobmonError(
+        f"pg_jobmon log write got no answer within {settings.LOCK_TIMEOUT} ({limit:g} s)",
+        sqlstate=LOCK_NOT_AVAILABLE,
+        detail=(
+            f"The logging server ({target}) may wait for a lock there, or not answer at all."
+            " The write was given up on: whether it was committed is unknown."
+        ),
+        hint=_LIMIT_HINT,
+    )
+
+
+def no_answer(target: str, limit: float) -> JobmonError:
+    """The error for a write that the logging connection, waiting for no lock, left unanswered."""
+    return JobmonError(
+        f"the pg_jobmon logging connection did not answer within {limit:g} s",
+        sqlstate=CONNECTION_FAILURE,
+        detail=(
+            f"Its backend waits for no lock on this server, yet no answer came through the"
+            f" connection ({target}): it was dropped, and the next log call opens a new one."
+            " Whether the write was committed is unknown."
+        ),
+        hint=f"The limit is {settings.LOCK_TIMEOUT}. Check the network path to the server.",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-CONFIG_CHANNEL = "pg_jobmon_config"
+from .names import CONFIG_CHANNEL
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,40 @@ FINISH_JOB_MISSING = Statement(
 ALL = (ADD_JOB, ADD_STEP, UPDATE_STEP, FINISH_JOB, FINISH_JOB_MISSING)
 
 
+# A backend that waits for a lock or runs a statement reads nothing from its client: so
+# that a caller that is gone (terminated, crashed, or gave up on the write) takes its
+# write with it within half a second, the backend looks at its socket that often
+# (PostgreSQL 14 and later have the setting).
+CHECK_CLIENT = (
+    "SELECT pg_catalog.set_config('client_connection_check_interval', '500ms', false)"
+    " WHERE pg_catalog.current_setting('server_version_num')::integer >= 140000"
+)
+
+# What the caller decides by, read last in the setup batch. started: tells whether the
+# logging backend runs on the caller's own server. in_reserved_slot: whether it took
+# one of the connection slots kept for superusers (its role is one, and the client
+# backends, itself included, are more than the slots left to everyone else).
+SERVER_FACTS = """SELECT
+    extract(epoch FROM pg_postmaster_start_time())::text AS started,
+    r.rolsuper AND (
+        SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+    ) > current_setting('max_connections')::integer
+        - current_setting('superuser_reserved_connections')::integer AS in_reserved_slot
+FROM pg_roles AS r
+WHERE r.rolname = CURRENT_USER"""
+
+# The version of dblink_mapping_jobmon's row as a fresh snapshot sees it; run only on a
+# logging connection into the caller's own database.
+CONFIG_VERSION = "SELECT {schema}._dblink_mapping_version()"
+
+
 def session_setup(schema: str) -> str:
-    """One batch that readies a new logging connection: a single round trip."""
-    commands = [f"LISTEN {CONFIG_CHANNEL}"]
+    """One batch that readies a new logging connection (a single round trip).
+
+    It LISTENs before anything reads the configuration, so that no change goes
+    unnoticed, and ends with SERVER_FACTS.
+    """
+    commands = [f"LISTEN {CONFIG_CHANNEL}", CHECK_CLIENT]
     commands += [statement.prepare(schema) for statement in ALL]
+    commands.append(SERVER_FACTS)
     return ";\n".join(commands)

@@ -29,6 +29,7 @@ LOGGER_PREFIX = "pg_jobmon logger"
 # The functions every role may execute: they compute, or read with the caller's rights.
 PUBLIC_FUNCTIONS = {
     "_alert_text(integer)",
+    "_dblink_mapping_version()",
     "_job_name(text)",
     "_live_backends()",
     "_require_interval(interval)",

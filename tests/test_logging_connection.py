@@ -84,9 +84,11 @@ def test_logging_session_runs_only_fixed_statements(
         for line in cluster.log_file.read_text().splitlines()
         if (match := pattern.search(line))
     ]
-    assert len(statements) == 5
+    assert len(statements) == 6
     assert statements[0].startswith("statement: LISTEN pg_jobmon_config;")
-    assert [text.split(":")[0] for text in statements[1:]] == [
+    # Then, on the caller's own server, the configuration's version as committed now.
+    assert statements[1] == f"statement: SELECT {SCHEMA}._dblink_mapping_version()"
+    assert [text.split(":")[0] for text in statements[2:]] == [
         "execute pg_jobmon_add_job",
         "execute pg_jobmon_add_step",
         "execute pg_jobmon_update_step",

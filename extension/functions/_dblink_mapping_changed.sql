@@ -1,12 +1,13 @@
 -- _dblink_mapping_changed(): tells every logging connection that its settings changed.
--- Each one listens on this channel and is replaced on its session's next log call.
+-- Each one listens on this channel; since any role may NOTIFY on it, a session only takes
+-- it as a reason to compare the row's version (_dblink_mapping_version()) with its own.
 CREATE OR REPLACE FUNCTION @extschema@._dblink_mapping_changed()
     RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM pg_catalog.pg_notify('pg_jobmon_config', '');
+    PERFORM pg_catalog.pg_notify('@config_channel@', '');
     RETURN NULL;
 END
 $$;

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from plpython_src.config import (
-    APPLICATION_NAME,
+    SESSION_OPTIONS,
+    TCP_KEYWORDS,
     ServerAddress,
     connection_keywords,
     describe,
@@ -49,10 +50,12 @@ def test_defaults_with_no_mapping_row() -> None:
         "dbname": "appdb",
         "port": "6543",
         "host": "/run/pg-sockets",
-        "application_name": APPLICATION_NAME.format(pid=77),
-        "options": "-c search_path=pg_catalog,pg_temp",
+        **TCP_KEYWORDS,
+        "application_name": "pg_jobmon logger for backend 77",
+        "options": SESSION_OPTIONS,
         "client_encoding": "UTF8",
     }
+    assert SESSION_OPTIONS.startswith("-c search_path=pg_catalog,pg_temp ")
     assert "user" not in keywords and "password" not in keywords
 
 
@@ -75,13 +78,13 @@ def test_a_configured_address_replaces_the_socket(column: str) -> None:
 def test_mapping_row_cannot_change_the_fixed_session_settings() -> None:
     row = {"username": "u", "host": "h"}
     keywords = connection_keywords(row, SERVER, "appdb", 5)
-    assert keywords["options"] == "-c search_path=pg_catalog,pg_temp"
+    assert keywords["options"] == SESSION_OPTIONS
     assert keywords["dbname"] == "appdb"
 
 
 def test_synchronous_commit_goes_into_the_session_options() -> None:
     keywords = connection_keywords(None, SERVER, "appdb", 5, synchronous_commit="off")
-    assert keywords["options"] == "-c search_path=pg_catalog,pg_temp -c synchronous_commit=off"
+    assert keywords["options"] == SESSION_OPTIONS + " -c synchronous_commit=off"
 
 
 def test_describe_never_shows_the_password() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plpython_src import statements
+from plpython_src import names, statements
 
 
 def test_every_statement_is_schema_qualified_and_parameterised() -> None:
@@ -18,5 +18,7 @@ def test_every_statement_is_schema_qualified_and_parameterised() -> None:
 def test_session_setup_is_one_batch() -> None:
     batch = statements.session_setup("jobmon")
     commands = batch.split(";\n")
-    assert commands[0] == f"LISTEN {statements.CONFIG_CHANNEL}"
-    assert len(commands) == 1 + len(statements.ALL)
+    # Listening comes before anything reads the configuration; the facts come last.
+    assert commands[0] == f"LISTEN {names.CONFIG_CHANNEL}"
+    assert len(commands) == 3 + len(statements.ALL)
+    assert commands[-1] == statements.SERVER_FACTS
