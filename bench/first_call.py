@@ -17,6 +17,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from bench.cluster import SCHEMA, BenchCluster
+from plpython_src.names import logger_application_name
 
 # The read-only calls that must never import psycopg nor open a logging connection.
 READ_ONLY_CALLS = [
@@ -76,7 +77,7 @@ def read_only_calls_stay_light(cluster: BenchCluster) -> bool:
         loggers = _scalar(
             conn,
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
-            (f"pg_jobmon logger for backend {pid}",),
+            (logger_application_name(int(pid)),),
         )
     return not imported and loggers == 0
 

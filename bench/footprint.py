@@ -15,8 +15,7 @@ from pathlib import Path
 import psycopg
 
 from bench.cluster import SCHEMA, BenchCluster
-
-LOGGER_NAME = "pg_jobmon logger for backend {pid}"
+from plpython_src.names import logger_application_name
 
 
 @dataclass(frozen=True)
@@ -96,6 +95,6 @@ def _pid(conn: psycopg.Connection) -> int:
 def _logger_pids(conn: psycopg.Connection, caller: int) -> list[int]:
     rows = conn.execute(
         "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
-        (LOGGER_NAME.format(pid=caller),),
+        (logger_application_name(caller),),
     ).fetchall()
     return [int(row[0]) for row in rows]

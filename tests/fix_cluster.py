@@ -23,9 +23,13 @@ import psycopg
 import pytest
 import testgres
 
+from plpython_src import names
+
 SCHEMA = "jobmon"
 TEMPLATE = "jobmon_template"
-LOGGER_PREFIX = "pg_jobmon logger"
+# How the logging connections name themselves (application_name).
+LOGGER_PREFIX = names.LOGGER_APPLICATION_PREFIX
+logger_application_name = names.logger_application_name
 # The functions every role may execute: they compute, or read with the caller's rights.
 PUBLIC_FUNCTIONS = {
     "_alert_text(integer)",

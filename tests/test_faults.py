@@ -16,6 +16,7 @@ from fix_cluster import (
     Cluster,
     add_job,
     in_background,
+    logger_application_name,
     scalar,
     started_cluster,
     wait_until,
@@ -96,9 +97,7 @@ def test_killed_caller_keeps_its_log_and_the_server_logs_after_the_reset() -> No
                 *[(f"step {i}", True, "OK", f"done {i}") for i in range(1, 6)],
                 ("in flight", False, None, None),
             ]
-            assert [name for _, name in crashing.loggers(db)] == [
-                f"{LOGGER_PREFIX} for backend {pid}"
-            ]
+            assert [name for _, name in crashing.loggers(db)] == [logger_application_name(pid)]
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(psycopg.OperationalError):
                 running.result(timeout=30)
@@ -129,7 +128,7 @@ def test_killed_caller_keeps_its_log_and_the_server_logs_after_the_reset() -> No
                 ("AFTER THE CRASH", "OK", after.info.backend_pid, "again", "OK", "fine")
             ]
             ((_, name),) = crashing.loggers(db)
-            assert name == f"{LOGGER_PREFIX} for backend {after.info.backend_pid}"
+            assert name == logger_application_name(after.info.backend_pid)
 
 
 def fill_connection_slots(cluster: Cluster, held: contextlib.ExitStack) -> list[psycopg.Connection]:
@@ -179,7 +178,7 @@ def test_no_connection_slot_left_is_a_quick_clear_error() -> None:
                 "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE %s",
                 (LOGGER_PREFIX + "%",),
             ).fetchall()
-            assert loggers == [(f"{LOGGER_PREFIX} for backend {caller.info.backend_pid}",)]
+            assert loggers == [(logger_application_name(caller.info.backend_pid),)]
 
         # What a DBA must read to act: that the server ran out of connection slots,
         # which max_connections sets; the server's "too many clients" alone names neither.

@@ -9,7 +9,7 @@ import time
 
 import psycopg
 import pytest
-from fix_cluster import LOGGER_PREFIX, SCHEMA, Cluster, scalar, wait_until
+from fix_cluster import LOGGER_PREFIX, SCHEMA, Cluster, logger_application_name, scalar, wait_until
 
 SESSIONS = 16
 PAIRS = 2000
@@ -66,7 +66,7 @@ def test_concurrent_sessions_log_every_row_once_through_one_backend_each(
     with contextlib.ExitStack() as held:
         callers = [held.enter_context(cluster.connect(db)) for _ in range(SESSIONS)]
         pids = [caller.info.backend_pid for caller in callers]
-        names = {f"{LOGGER_PREFIX} for backend {pid}" for pid in pids}
+        names = {logger_application_name(pid) for pid in pids}
 
         def log_pairs(caller: psycopg.Connection) -> tuple[int, float]:
             start.wait()

@@ -12,6 +12,7 @@ from fix_cluster import (
     TEMPLATE,
     Cluster,
     add_job,
+    logger_application_name,
     started_cluster,
     wait_until,
 )
@@ -37,7 +38,7 @@ def test_one_logging_backend_for_all_calls_of_a_session(
     for _ in range(3):  # and more calls, each in its own transaction
         add_job(conn)
     loggers = cluster.loggers(db)
-    assert loggers == [(loggers[0][0], f"{LOGGER_PREFIX} for backend {conn.info.backend_pid}")]
+    assert loggers == [(loggers[0][0], logger_application_name(conn.info.backend_pid))]
     steps = conn.execute(f"SELECT count(*) FROM {SCHEMA}.job_detail").fetchone()
     assert steps == (100,)
 
@@ -78,7 +79,7 @@ def test_logging_session_runs_only_fixed_statements(
     conn.execute(f"SELECT {SCHEMA}.fail_job(%s)", (job_id,))
     ((logger_pid, _),) = cluster.loggers(db)
     # log_statement = all: each statement of the logging session, by its backend pid.
-    pattern = re.compile(rf"\[{logger_pid}\] {LOGGER_PREFIX} for backend \d+: LOG:  (.*)")
+    pattern = re.compile(rf"\[{logger_pid}\] {re.escape(LOGGER_PREFIX)}\d+: LOG:  (.*)")
     statements = [
         match.group(1)
         for line in cluster.log_file.read_text().splitlines()

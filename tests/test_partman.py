@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 import pytest
 import testgres
-from fix_cluster import LOGGER_PREFIX, SCHEMA, Cluster, scalar, steps
+from fix_cluster import SCHEMA, Cluster, logger_application_name, scalar, steps
 from monitoring import ALL_CLEAR, check_job_status
 
 _PG_CONFIG = testgres.get_pg_config()
@@ -171,7 +171,7 @@ def test_create_parent_logs_its_setup_job_as_the_calling_session(
     # The rows were written by the calling session's own logging connection, found with
     # no configuration: the caller is not a logger, and it has exactly one.
     loggers = cluster.loggers(db)
-    assert [name for _, name in loggers] == [f"{LOGGER_PREFIX} for backend {pid}"]
+    assert [name for _, name in loggers] == [logger_application_name(pid)]
     assert pid not in [logger for logger, _ in loggers]
 
 

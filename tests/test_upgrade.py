@@ -18,10 +18,10 @@ import psycopg
 import pytest
 import testgres
 from fix_cluster import (
-    LOGGER_PREFIX,
     SCHEMA,
     Cluster,
     add_job,
+    logger_application_name,
     refusal,
     run_client,
     scalar,
@@ -348,7 +348,7 @@ def test_after_the_update_logging_is_autonomous_on_the_new_path_without_dblink(
             runner.execute("SELECT 1 / 0")
         runner_pid = runner.info.backend_pid
         assert [app for _, app in old_cluster.loggers(old_db)] == [
-            f"{LOGGER_PREFIX} for backend {runner_pid}"
+            logger_application_name(runner_pid)
         ]
     with old_cluster.connect(old_db) as conn:
         assert job_id > last_job
@@ -561,7 +561,7 @@ def test_pg_partman_logs_through_1_5_0_then_through_2_0_0(
         conn.execute("UPDATE partman.part_config SET premake = 6")
         conn.execute("SELECT partman.run_maintenance()")
         assert [app for _, app in old_cluster.loggers(old_db)] == [
-            f"{LOGGER_PREFIX} for backend {conn.info.backend_pid}"
+            logger_application_name(conn.info.backend_pid)
         ]
         maintenance = conn.execute(
             f"SELECT job_id, job_name, status FROM {SCHEMA}.job_log WHERE job_id > %s"
