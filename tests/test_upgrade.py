@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import testgres
 from fix_cluster import (
+    PUBLIC_FUNCTIONS,
     SCHEMA,
     Cluster,
     add_job,
@@ -319,12 +320,7 @@ def test_update_keeps_every_row_sequence_setting_and_grant(
             (SCHEMA,),
         ).fetchall()
         assert {name for (name,) in public} <= {
-            "_alert_text",
-            "_job_name",
-            "_live_backends",
-            "_require_interval",
-            "_require_text",
-            "_running_jobs",
+            identity.split("(")[0] for identity in PUBLIC_FUNCTIONS
         }
         # ... which the update says, since 1.5.0 let every role call them.
         assert [notice[:2] for notice in notices] == [
