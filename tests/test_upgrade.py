@@ -322,6 +322,7 @@ def test_update_keeps_every_row_sequence_setting_and_grant(
             "_alert_text",
             "_job_name",
             "_live_backends",
+            "_loggable_text",
             "_require_interval",
             "_require_text",
             "_running_jobs",
