@@ -37,6 +37,7 @@ PUBLIC_FUNCTIONS = {
     "_job_name(text)",
     "_live_backends()",
     "_require_interval(interval)",
+    "_loggable_text(text)",
     "_require_text(text, text)",
     "_running_jobs()",
 }

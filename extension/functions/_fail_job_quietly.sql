@@ -12,7 +12,9 @@ CREATE OR REPLACE FUNCTION @extschema@._fail_job_quietly(
 AS $$
 BEGIN
     IF p_step_id IS NOT NULL THEN
-        PERFORM @extschema@.update_step(p_step_id, 'CRITICAL', 'ERROR: ' || p_error);
+        PERFORM @extschema@.update_step(
+            p_step_id, 'CRITICAL', 'ERROR: ' || @extschema@._loggable_text(p_error)
+        );
     END IF;
     -- Every argument spelled out and typed: no overload can match better than this one.
     PERFORM @extschema@.fail_job(p_job_id, 3);

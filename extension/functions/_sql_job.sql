@@ -26,7 +26,10 @@ BEGIN
     END IF;
     BEGIN
         v_succeeded := @extschema@._sql_step(
-            v_job_id, 'Running sql: ' || quote_literal(p_sql), p_sql, p_search_path
+            v_job_id,
+            'Running sql: ' || quote_literal(@extschema@._loggable_text(p_sql)),
+            p_sql,
+            p_search_path
         );
         IF v_succeeded THEN
             PERFORM @extschema@.close_job(v_job_id);

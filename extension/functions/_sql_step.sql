@@ -24,13 +24,19 @@ BEGIN
             -- Cancels, timeouts and failed assertions stop the caller: the step is
             -- closed as failed, and the error goes on unchanged.
             BEGIN
-                PERFORM @extschema@.update_step(v_step_id, 'CRITICAL', 'ERROR: ' || SQLERRM);
+                PERFORM @extschema@.update_step(
+                    v_step_id, 'CRITICAL', 'ERROR: ' || @extschema@._loggable_text(SQLERRM)
+                );
             EXCEPTION WHEN OTHERS THEN
                 RAISE WARNING 'could not log step id % as failed: %', v_step_id, SQLERRM;
             END;
             RAISE;
         WHEN OTHERS THEN
-            PERFORM @extschema@.update_step(v_step_id, 'CRITICAL', 'ERROR: ' || SQLERRM);
+            -- The message may quote the statement or data, in characters that the
+            -- logging connection cannot take: they are escaped, never an error here.
+            PERFORM @extschema@.update_step(
+                v_step_id, 'CRITICAL', 'ERROR: ' || @extschema@._loggable_text(SQLERRM)
+            );
             RETURN false;
     END;
     PERFORM @extschema@.update_step(v_step_id, 'OK', 'Rows affected: ' || v_rows);
