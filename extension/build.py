@@ -48,31 +48,6 @@ class BuildError(Exception):
     """A source that cannot go into the script as it is."""
 
 
-# Names spelled once, in plpython_src/names.py, that the SQL sources use as @placeholder@.
-SQL_NAMES = {"@config_channel@": "CONFIG_CHANNEL"}
-
-
-def python_constant(module: str, name: str) -> str:
-    """The string that a module of plpython_src assigns to ``name``, read without importing."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == [
-            name
-        ]:
-            value = ast.literal_eval(node.value)
-            if isinstance(value, str):
-                return value
-    raise BuildError(f"plpython_src/{module}.py assigns no string to {name}")
-
-
-def sql_source(path: Path) -> str:
-    """A SQL source file, with each placeholder of SQL_NAMES replaced by its name."""
-    sql = path.read_text()
-    for placeholder, constant in SQL_NAMES.items():
-        sql = sql.replace(placeholder, python_constant("names", constant))
-    return sql
-
-
 @dataclass(frozen=True)
 class SqlArgument:
     name: str
@@ -259,12 +234,12 @@ def functions_part(version: str) -> list[tuple[str, str]]:
         parts.append(
             (f"plpython_src/api.py: {entry.python_name}", wrapper_function(entry, version))
         )
-    parts += [(f"extension/functions/{p.name}", sql_source(p)) for p in sql_files("functions")]
+    parts += [(f"extension/functions/{p.name}", p.read_text()) for p in sql_files("functions")]
     return parts
 
 
 def source_parts(paths: list[Path]) -> list[tuple[str, str]]:
-    return [(str(p.relative_to(ROOT)), sql_source(p)) for p in paths]
+    return [(str(p.relative_to(ROOT)), p.read_text()) for p in paths]
 
 
 def late_objects() -> list[Path]:

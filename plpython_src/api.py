@@ -6,7 +6,7 @@ module in GD and calls the entry point with ``plpy`` and the SQL arguments.
 
 from __future__ import annotations
 
-from . import connection, jobs, link, opening
+from . import caller, connection, jobs, link, names, opening
 from ._plpy import Plpy
 from ._sqlfunction import sql_function
 
@@ -48,6 +48,15 @@ def _open_logging_connection(plpy: Plpy) -> None:
 def _cancel_logging_write(plpy: Plpy) -> None:
     # SECURITY DEFINER: the logging backend may run as a role the caller cannot signal.
     link.cancel_in_flight(plpy)
+
+
+@sql_function("_dblink_mapping_changed() RETURNS trigger")
+def _dblink_mapping_changed(plpy: Plpy) -> None:
+    # The trigger of dblink_mapping_jobmon: tells every session's logging connection,
+    # and this session's at once, since its notification may come after its next call.
+    notify = caller.plan(plpy, "SELECT pg_catalog.pg_notify($1, '')", ("pg_catalog.text",))
+    plpy.execute(notify, [names.CONFIG_CHANNEL])
+    connection.configuration_changed_here()
 
 
 def close_session() -> None:

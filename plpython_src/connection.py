@@ -7,6 +7,8 @@ a connection whose backend is gone, or whose configuration row changed, is repla
 
 from __future__ import annotations
 
+import dataclasses
+
 from psycopg import pq
 
 from . import _wire, link, opening, statements
@@ -25,6 +27,18 @@ def current(plpy: Plpy) -> link.LoggingConnection:
         close()
     _current = opening.open_logging_connection(plpy)
     return _current.link
+
+
+def configuration_changed_here() -> None:
+    """This session changed dblink_mapping_jobmon: its next call compares versions itself.
+
+    Its own change is then seen by its next log call for sure, where the notification
+    of it may arrive only after that call.
+    """
+    global _current
+    if _current is not None:
+        freshness = _current.freshness.watched_by_caller()
+        _current = dataclasses.replace(_current, freshness=freshness)
 
 
 def close() -> None:

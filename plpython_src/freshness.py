@@ -26,6 +26,10 @@ class Freshness:
     version: str
     announced: bool
 
+    def watched_by_caller(self) -> Freshness:
+        """The same version, from now on compared on the caller's side at each call."""
+        return Freshness(self.version, announced=False)
+
     def holds(self, plpy: Plpy, link: LoggingConnection) -> bool:
         """Whether ``link`` (open, its pending input read) may still be used."""
         if not self.announced:

@@ -1,4 +1,4 @@
-"""Names that other sessions see: spelled here once, and used by the build, tests and bench."""
+"""Names that other sessions see: spelled here once, for the package, the tests and the bench."""
 
 from __future__ import annotations
 

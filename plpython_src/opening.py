@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from psycopg import pq
 from psycopg.conninfo import make_conninfo
 
-from . import _wire, caller, config, freshness, settings, statements
+from . import _wire, caller, config, freshness, lookup, settings, statements
 from ._plpy import Plpy
 from .errors import (
     INTERNAL_ERROR,
@@ -144,13 +144,11 @@ def _mapping_row(plpy: Plpy, schema: str) -> tuple[str, dict[str, str | None] | 
 
 
 def _connect(keywords: dict[str, str], plpy: Plpy) -> pq.abc.PGconn:
+    interrupts = caller.interrupt_checker(plpy)
     try:
-        return _wire.connect(
-            make_conninfo(**keywords),
-            caller.interrupt_checker(plpy),
-            CONNECT_TIMEOUT_SECONDS,
-        )
-    except _wire.ConnectFailed as failure:
+        looked_up = lookup.with_addresses(keywords, interrupts, CONNECT_TIMEOUT_SECONDS)
+        return _wire.connect(make_conninfo(**looked_up), interrupts, CONNECT_TIMEOUT_SECONDS)
+    except (lookup.LookupFailed, _wire.ConnectFailed) as failure:
         detail = f"{failure} (connecting to {config.describe(keywords)})"
         if any(words in str(failure) for words in _OUT_OF_SLOTS):
             raise _out_of_slots(detail) from None

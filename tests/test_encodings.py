@@ -124,11 +124,14 @@ def _database(cluster: Cluster, encoding: str) -> str:
     return _databases[encoding]
 
 
-@pytest.fixture(params=sorted(TEXTS))
-def encoded(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Encoded]:
-    encoding = request.param
+def _connected(cluster: Cluster, encoding: str) -> Iterator[Encoded]:
     with cluster.connect(_database(cluster, encoding), client_encoding=encoding) as conn:
         yield Encoded(conn, encoding)
+
+
+@pytest.fixture(params=sorted(TEXTS))
+def encoded(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Encoded]:
+    yield from _connected(cluster, request.param)
 
 
 def test_log_calls_round_trip(encoded: Encoded) -> None:
@@ -144,9 +147,7 @@ def test_log_calls_round_trip(encoded: Encoded) -> None:
 
 @pytest.fixture(params=sorted(UNCONVERTIBLE))
 def unconvertible(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Encoded]:
-    encoding = request.param
-    with cluster.connect(_database(cluster, encoding), client_encoding=encoding) as conn:
-        yield Encoded(conn, encoding)
+    yield from _connected(cluster, request.param)
 
 
 def test_sql_step_and_sql_job_record_text_exactly(encoded: Encoded) -> None:

@@ -178,3 +178,24 @@ def test_unreachable_target_is_a_clear_error_without_the_password(
     conn.execute(f"DELETE FROM {SCHEMA}.dblink_mapping_jobmon")
     add_job(conn, "logged again")
     assert conn.execute(f"SELECT job_name FROM {SCHEMA}.job_log").fetchall() == [("LOGGED AGAIN",)]
+
+
+def test_a_host_name_is_looked_up_and_a_name_without_address_is_a_clear_error(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    # pg_jobmon looks names up itself (so that a slow lookup stays cancellable), and
+    # hands libpq every address of the name: localhost may be ::1 first, where the
+    # cluster does not listen, and 127.0.0.1 after.
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.dblink_mapping_jobmon (host, port) VALUES ('localhost', %s)",
+        (str(cluster.node.port),),
+    )
+    add_job(conn, "by name")
+    conn.execute(f"UPDATE {SCHEMA}.dblink_mapping_jobmon SET host = 'no-such-host.invalid'")
+    with pytest.raises(psycopg.errors.SqlclientUnableToEstablishSqlconnection) as raised:
+        add_job(conn, "never logged")
+    assert 'could not translate host name "no-such-host.invalid"' in str(
+        raised.value.diag.message_detail
+    )
+    rows = conn.execute(f"SELECT job_name FROM {SCHEMA}.job_log").fetchall()
+    assert rows == [("BY NAME",)]
