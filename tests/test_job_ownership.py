@@ -199,3 +199,29 @@ def test_who_may_signal_a_jobs_session_cancels_it_and_the_cancel_is_recorded(
             f"Manually cancelled via call to {SCHEMA}.cancel_job() by signaller",
         )
     ]
+
+
+@pytest.mark.usefixtures("roles")
+def test_an_admin_role_that_holds_the_owner_role_ends_its_jobs(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    """The admin role of the docs: NOINHERIT, holding alice, granted to a DBA."""
+    conn.execute(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jobmon_admin')"
+        " THEN CREATE ROLE jobmon_admin NOLOGIN NOINHERIT; CREATE ROLE dba LOGIN; END IF;"
+        " END $$"
+    )
+    conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO jobmon_admin")
+    conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO jobmon_admin")
+    conn.execute("GRANT jobmon_admin TO dba")
+    job_id, _ = failed_job(cluster, db)
+    with cluster.connect(db, user="dba") as dba:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            dba.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
+        conn.execute("GRANT alice TO jobmon_admin")
+        try:
+            dba.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
+        finally:
+            conn.execute("REVOKE alice FROM jobmon_admin")
+    assert scalar(conn, f"SELECT status FROM {SCHEMA}.job_log") == "OK"
+    assert scalar(conn, f"SELECT count(*) FROM {SCHEMA}.job_check_log") == 0
