@@ -208,14 +208,14 @@ def test_an_admin_role_that_holds_the_owner_role_ends_its_jobs(
     """The admin role of the docs: NOINHERIT, holding alice, granted to a DBA."""
     conn.execute(
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'jobmon_admin')"
-        " THEN CREATE ROLE jobmon_admin NOLOGIN NOINHERIT; CREATE ROLE dba LOGIN; END IF;"
-        " END $$"
+        " THEN CREATE ROLE jobmon_admin NOLOGIN NOINHERIT; CREATE ROLE admin_dba LOGIN;"
+        " END IF; END $$"
     )
     conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO jobmon_admin")
     conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO jobmon_admin")
-    conn.execute("GRANT jobmon_admin TO dba")
+    conn.execute("GRANT jobmon_admin TO admin_dba")
     job_id, _ = failed_job(cluster, db)
-    with cluster.connect(db, user="dba") as dba:
+    with cluster.connect(db, user="admin_dba") as dba:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             dba.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
         conn.execute("GRANT alice TO jobmon_admin")
