@@ -38,6 +38,12 @@ def fail_job(plpy: Plpy, p_job_id: int | None, p_fail_level: int | None) -> None
     jobs.finish_job(plpy, p_job_id, p_fail_level)
 
 
+@sql_function("_cancel_running_job(p_job_id bigint) RETURNS boolean")
+def _cancel_running_job(plpy: Plpy, p_job_id: int) -> bool:
+    # Not SECURITY DEFINER: the signal is sent with the caller's rights.
+    return jobs.cancel_running_job(plpy, p_job_id)
+
+
 @sql_function("_open_logging_connection() RETURNS void", security_definer=True)
 def _open_logging_connection(plpy: Plpy) -> None:
     # SECURITY DEFINER: reads dblink_mapping_jobmon, which callers need not be able to.

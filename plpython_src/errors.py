@@ -8,6 +8,7 @@ LOCK_NOT_AVAILABLE = "55P03"
 INSUFFICIENT_PRIVILEGE = "42501"
 INVALID_PARAMETER_VALUE = "22023"
 READ_ONLY_SQL_TRANSACTION = "25006"
+INSUFFICIENT_PRIVILEGE = "42501"
 NO_DATA_FOUND = "P0002"
 UNABLE_TO_CONNECT = "08001"
 TOO_MANY_CONNECTIONS = "53300"
@@ -45,3 +46,14 @@ def null_argument(what: str) -> JobmonError:
 def not_found(what: str, key: object) -> JobmonError:
     """The error for an id that names no row of the log."""
     return JobmonError(f"{what} {key} does not exist", sqlstate=NO_DATA_FOUND)
+
+
+def permission_denied(job_id: object, owner: str, role: str) -> JobmonError:
+    """The error for a write to a job by a role that is not a member of its owner."""
+    return JobmonError(
+        f"permission denied for job {job_id}",
+        sqlstate=INSUFFICIENT_PRIVILEGE,
+        detail=f'Job {job_id} belongs to role "{owner}"; role "{role}" is not a member of it.',
+        hint=f'A role writes only to jobs of roles it is a member of: GRANT "{owner}" TO "{role}",'
+        f' or act as an admin role that "{owner}" is granted to.',
+    )

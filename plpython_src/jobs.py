@@ -12,6 +12,7 @@ from .errors import (
     JobmonError,
     not_found,
     null_argument,
+    permission_denied,
 )
 
 if TYPE_CHECKING:
@@ -32,42 +33,133 @@ def add_job(plpy: Plpy, job_name: str | None) -> int:
     return _returned_id(connection.run(plpy, statements.ADD_JOB, _encode(params)))
 
 
-def add_step(plpy: Plpy, job_id: int | None, action: str | None) -> int:
-    """Log a new step of a job; return its step_id."""
+def add_step(plpy: Plpy, job_id: int | None, action: str | None, *, role: str | None = None) -> int:
+    """Log a new step of a job; return its step_id.
+
+    ``role`` is whom the write is made for: the caller's current_user unless given.
+    """
     _require(job_id, "job id")
     _require(action, "step action")
+    role = role or caller.current_user(plpy)
     try:
-        result = connection.run(plpy, statements.ADD_STEP, _encode((job_id, action)))
+        result = connection.run(plpy, statements.ADD_STEP, _encode((job_id, action, role)))
     except JobmonError as error:
         if error.sqlstate == FOREIGN_KEY_VIOLATION:
             raise not_found("job id", job_id) from None
         raise
+    if not _changed(result):
+        owner, _ = _job_access(plpy, job_id, role)
+        raise permission_denied(job_id, owner, role)
     return _returned_id(result)
 
 
-def update_step(plpy: Plpy, step_id: int | None, status: str | None, message: str | None) -> None:
+def update_step(
+    plpy: Plpy,
+    step_id: int | None,
+    status: str | None,
+    message: str | None,
+    *,
+    role: str | None = None,
+) -> None:
     """Log the end of a step: its status, message and elapsed time."""
     _require(step_id, "step id")
-    params = _encode((step_id, status, message))
-    if not _changed(connection.run(plpy, statements.UPDATE_STEP, params)):
+    role = role or caller.current_user(plpy)
+    params = _encode((step_id, status, message, role))
+    if _changed(connection.run(plpy, statements.UPDATE_STEP, params)):
+        return
+    access = connection.run(plpy, statements.STEP_ACCESS, _encode((step_id,)))
+    if not access.ntuples:
         raise not_found("step id", step_id)
+    raise permission_denied(int(_text(access, 0)), _text(access, 1), role)
 
 
-def finish_job(plpy: Plpy, job_id: int | None, alert_code: int | None) -> None:
+def finish_job(
+    plpy: Plpy, job_id: int | None, alert_code: int | None, *, role: str | None = None
+) -> None:
     """End a job with the status text of ``alert_code`` read from job_status_text."""
     _require(job_id, "job id")
     _require(alert_code, "alert code")
-    params = _encode((job_id, alert_code))
+    role = role or caller.current_user(plpy)
+    params = _encode((job_id, alert_code, role))
     if _changed(connection.run(plpy, statements.FINISH_JOB, params)):
         return
-    missing = connection.run(plpy, statements.FINISH_JOB_MISSING, params)
-    if missing.get_value(0, 0) == b"t":
-        raise not_found("job id", job_id)
+    # The job is missing or not the caller's; if neither, the alert code is missing.
+    owner, member = _job_access(plpy, job_id, role)
+    if not member:
+        raise permission_denied(job_id, owner, role)
     raise JobmonError(
         f"alert code {alert_code} does not exist",
         sqlstate=INVALID_PARAMETER_VALUE,
         hint="The alert codes and their texts are the rows of job_status_text.",
     )
+
+
+def cancel_running_job(plpy: Plpy, job_id: int) -> bool:
+    """Signal the session running a job to cancel, and record that it was cancelled.
+
+    cancel_job's last part, after its checks. The signal is sent with the caller's own
+    rights, so PostgreSQL's rules decide who may cancel a job. Whoever may has ended the
+    job, and the record of it is written for the job's owner, whoever the caller is.
+    False if the job is no longer running or its session was gone before the signal.
+    """
+    schema = caller.extension_schema(plpy)
+    job = plpy.execute(
+        caller.plan(
+            plpy,
+            f"SELECT r.pid, r.owner FROM {schema}._running_jobs() AS r"
+            " WHERE r.job_id OPERATOR(pg_catalog.=) $1",
+            ("pg_catalog.int8",),
+        ),
+        [job_id],
+    )
+    if not job or job[0]["pid"] == caller.backend_pid():
+        return False
+    pid, owner = job[0]["pid"], str(job[0]["owner"])
+    signal = caller.plan(
+        plpy, "SELECT pg_catalog.pg_cancel_backend($1) AS value", ("pg_catalog.int4",)
+    )
+    if not plpy.execute(signal, [pid])[0]["value"]:
+        return False
+    # 1.5.0's record of it: the step that was running gets the critical text and this
+    # message. A job with no open step gets a step of its own, so that no finished step
+    # is overwritten.
+    record = plpy.execute(
+        caller.plan(
+            plpy,
+            f"SELECT (SELECT d.step_id FROM {schema}.job_detail AS d"
+            " WHERE d.job_id OPERATOR(pg_catalog.=) $1 AND d.end_time IS NULL"
+            f" AND NOT EXISTS (SELECT FROM {schema}.job_detail AS later"
+            " WHERE later.job_id OPERATOR(pg_catalog.=) $1"
+            " AND later.step_id OPERATOR(pg_catalog.>) d.step_id)) AS step_id,"
+            f" {schema}._alert_text(3) AS status,"
+            " pg_catalog.format('Manually cancelled via call to %s.cancel_job() by %s',"
+            " $2, CURRENT_USER) AS message",
+            ("pg_catalog.int8", "pg_catalog.text"),
+        ),
+        [job_id, schema],
+    )[0]
+    step_id = record["step_id"]
+    if step_id is None:
+        step_id = add_step(plpy, job_id, "CANCEL JOB", role=owner)
+    update_step(plpy, step_id, record["status"], record["message"], role=owner)
+    finish_job(plpy, job_id, 3, role=owner)
+    return True
+
+
+def _job_access(plpy: Plpy, job_id: object, role: str) -> tuple[str, bool]:
+    """A job's owner and whether ``role`` is a member of it; P0002 if there is no job.
+
+    Asked only after a write to the job changed nothing.
+    """
+    access = connection.run(plpy, statements.JOB_ACCESS, _encode((job_id, role)))
+    if not access.ntuples:
+        raise not_found("job id", job_id)
+    return _text(access, 0), access.get_value(0, 1) == b"t"
+
+
+def _text(result: pq.abc.PGresult, column: int) -> str:
+    value = result.get_value(0, column)
+    return "" if value is None else value.decode()
 
 
 def _require(value: object, what: str) -> None:

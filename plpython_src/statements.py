@@ -38,42 +38,75 @@ ADD_JOB = Statement(
     " VALUES ($1, upper($2), now(), $3) RETURNING job_id",
 )
 
+
+def _member(role: str) -> str:
+    """Whether the role named by parameter ``role`` is a member of job ``j``'s owner.
+
+    Per PostgreSQL's role membership; a superuser is a member of every role, a dropped
+    one included. The owner may not exist here (dropped, or a logging server of its
+    own): pg_has_role() raises on an unknown name, so it gets the OIDs of roles found
+    by name, never a name.
+    """
+    return (
+        f"(j.owner = {role} OR EXISTS (SELECT FROM pg_catalog.pg_roles AS m"
+        f" WHERE m.rolname = {role} AND (m.rolsuper OR EXISTS ("
+        "SELECT FROM pg_catalog.pg_roles AS o WHERE o.rolname = j.owner"
+        " AND pg_catalog.pg_has_role(m.oid, o.oid, 'MEMBER')))))"
+    )
+
+
+# The writes to a job check in the same statement that the caller, named by the last
+# parameter, is a member of the job's owner: no row written means missing or refused.
 ADD_STEP = Statement(
     "pg_jobmon_add_step",
-    ("bigint", "text"),
+    ("bigint", "text", "text"),
     "INSERT INTO {schema}.job_detail (job_id, action, start_time)"
-    " VALUES ($1, $2, now()) RETURNING step_id",
+    " SELECT j.job_id, $2, now() FROM {schema}.job_log AS j"
+    f" WHERE j.job_id = $1 AND {_member('$3')}"
+    " RETURNING step_id",
 )
 
 UPDATE_STEP = Statement(
     "pg_jobmon_update_step",
-    ("bigint", "text", "text"),
-    "UPDATE {schema}.job_detail"
+    ("bigint", "text", "text", "text"),
+    "UPDATE {schema}.job_detail AS d"
     " SET end_time = now(),"
-    " elapsed_time = extract(epoch FROM now() - start_time)::real,"
+    " elapsed_time = extract(epoch FROM now() - d.start_time)::real,"
     " status = $2, message = $3"
-    " WHERE step_id = $1",
+    " WHERE d.step_id = $1"
+    " AND EXISTS (SELECT FROM {schema}.job_log AS j"
+    f" WHERE j.job_id = d.job_id AND {_member('$4')})",
 )
 
 # close_job is finishing with alert code 1; fail_job with the code it is given.
 FINISH_JOB = Statement(
     "pg_jobmon_finish_job",
-    ("bigint", "integer"),
+    ("bigint", "integer", "text"),
     "UPDATE {schema}.job_log AS j"
     " SET end_time = now(), status = t.alert_text"
     " FROM {schema}.job_status_text AS t"
-    " WHERE j.job_id = $1 AND t.alert_code = $2",
+    f" WHERE j.job_id = $1 AND t.alert_code = $2 AND {_member('$3')}",
 )
 
-# Only run when FINISH_JOB changed no row: which of its two keys is missing.
-FINISH_JOB_MISSING = Statement(
-    "pg_jobmon_finish_job_missing",
-    ("bigint", "integer"),
-    "SELECT NOT EXISTS (SELECT FROM {schema}.job_log WHERE job_id = $1),"
-    " NOT EXISTS (SELECT FROM {schema}.job_status_text WHERE alert_code = $2)",
+# Only run when a write to a job changed no row: the job's owner, and whether the
+# caller is a member of it. No row: the job does not exist.
+JOB_ACCESS = Statement(
+    "pg_jobmon_job_access",
+    ("bigint", "text"),
+    f"SELECT j.owner, {_member('$2')} FROM {{schema}}.job_log AS j WHERE j.job_id = $1",
 )
 
-ALL = (ADD_JOB, ADD_STEP, UPDATE_STEP, FINISH_JOB, FINISH_JOB_MISSING)
+# Only run when UPDATE_STEP changed no row: the step's job and that job's owner. No
+# row: the step does not exist.
+STEP_ACCESS = Statement(
+    "pg_jobmon_step_access",
+    ("bigint",),
+    "SELECT j.job_id, j.owner"
+    " FROM {schema}.job_detail AS d JOIN {schema}.job_log AS j ON j.job_id = d.job_id"
+    " WHERE d.step_id = $1",
+)
+
+ALL = (ADD_JOB, ADD_STEP, UPDATE_STEP, FINISH_JOB, JOB_ACCESS, STEP_ACCESS)
 
 
 # A backend that waits for a lock or runs a statement reads nothing from its client: so

@@ -108,6 +108,7 @@ def test_keys_and_indexes(conn: psycopg.Connection) -> None:
         (f"{SCHEMA}.job_detail", "PRIMARY KEY (step_id)"),
         (f"{SCHEMA}.job_log", "PRIMARY KEY (job_id)"),
         (f"{SCHEMA}.job_status_text", "PRIMARY KEY (alert_code)"),
+        (f"{SCHEMA}.sql_job_lock", "PRIMARY KEY (job_name)"),
     ]
 
 

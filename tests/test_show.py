@@ -113,7 +113,8 @@ def test_show_running_lists_jobs_whose_session_runs_them(
             " VALUES ('postgres', 'PID REUSED', now() - interval '1 hour', %s)",
             (bystander.info.backend_pid,),
         )
-        # A job row naming a logging connection: never listed.
+        # A job of a session that ended, whose pid a logging connection now has: not
+        # listed, because that connection started after the job, as any newer session.
         logger_pid = scalar(
             conn,
             "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s LIMIT 1",
@@ -121,7 +122,7 @@ def test_show_running_lists_jobs_whose_session_runs_them(
         )
         conn.execute(
             f"INSERT INTO {SCHEMA}.job_log (owner, job_name, start_time, pid)"
-            " VALUES ('postgres', 'LOGGER', now(), %s)",
+            " VALUES ('postgres', 'LOGGER', now() - interval '1 hour', %s)",
             (logger_pid,),
         )
         assert ids(conn, "show_running()") == [also_running, running]

@@ -100,8 +100,10 @@ def test_statement_runs_with_the_callers_rights(
     conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO step_runner")
     conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO step_runner")
     with cluster.connect(db, user="step_runner") as runner:
-        assert not sql_step(runner, job_id, "not mine", "DELETE FROM public.items")
-    assert steps(conn, job_id) == [
+        # A job of its own: the fixture's job is another role's, not to be written to.
+        own_job = add_job(runner, "not mine")
+        assert not sql_step(runner, own_job, "not mine", "DELETE FROM public.items")
+    assert steps(conn, own_job) == [
         ("not mine", "CRITICAL", "ERROR: permission denied for table items", True)
     ]
     assert scalar(conn, "SELECT count(*) FROM public.items") == 5

@@ -12,9 +12,12 @@
 -- escalate-th alert at that highest code, it goes to the next code above in
 -- job_status_text (custom codes past 3 included), gets an ALERT ESCALATION step, and
 -- its status becomes ESCALATED. The first alert of a name is never escalated (1.5.0).
+-- SECURITY DEFINER: locking a job_check_config row needs UPDATE on it, which neither a
+-- logging role of its own nor a DBA who updates job_log need have.
 CREATE OR REPLACE FUNCTION @extschema@._job_log_status_changed()
     RETURNS trigger
     LANGUAGE plpgsql
+    SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -44,12 +47,15 @@ BEGIN
     END IF;
 
     v_level := v_code;
+    -- Two failures of one job name at once would count the same rows: the job's
+    -- escalating job_check_config row is locked until this write commits. A row lock,
+    -- which only roles that may update job_check_config can take, not an advisory lock
+    -- with a known key, which any role could hold to stall this failure's record.
     SELECT c.escalate INTO v_escalate
     FROM @extschema@.job_check_config AS c
-    WHERE c.job_name = NEW.job_name AND c.active;
+    WHERE c.job_name = NEW.job_name AND c.active AND c.escalate IS NOT NULL
+    FOR NO KEY UPDATE;
     IF v_escalate IS NOT NULL THEN
-        -- Two failures of one job name at once would count the same rows.
-        PERFORM pg_advisory_xact_lock(hashtext('pg_jobmon escalation'), hashtext(NEW.job_name));
         SELECT l.alert_code, count(*) INTO v_reached, v_at_level
         FROM @extschema@.job_check_log AS l
         WHERE l.job_name = NEW.job_name

@@ -1,7 +1,13 @@
 -- _live_backends(): the server's sessions, to tell which logged jobs are still running.
 -- SECURITY DEFINER because pg_stat_activity hides other roles' backend_start from
 -- ordinary roles, and a monitor must see every job's session. It gives process IDs and
--- start times only, and leaves out pg_jobmon's own logging connections.
+-- start times only.
+-- It lists every session, pg_jobmon's logging connections included, and tells none
+-- apart by application_name, which any session may set to anything: one that took a
+-- logging connection's name would hide its jobs. Nothing needs them left out. A job's
+-- pid is its caller's backend, never a logging connection's; and a logging connection
+-- that got the pid of a job's dead session started after the job, which
+-- _running_jobs() checks, as it does for any session that reuses a pid.
 CREATE OR REPLACE FUNCTION @extschema@._live_backends()
     RETURNS TABLE (pid integer, backend_start timestamptz)
     LANGUAGE sql
@@ -11,7 +17,6 @@ CREATE OR REPLACE FUNCTION @extschema@._live_backends()
 AS $$
     SELECT a.pid, a.backend_start
     FROM pg_catalog.pg_stat_activity AS a
-    WHERE a.application_name NOT LIKE 'pg_jobmon logger for backend %'
 $$;
 -- Executable by all: process IDs and start times are all it tells, and the log stays
 -- guarded by the grants on its tables.

@@ -6,15 +6,14 @@ CREATE OR REPLACE FUNCTION @extschema@._sql_job(p_job_name text, p_sql text, p_s
 AS $$
 DECLARE
     v_name text := @extschema@._job_name(p_job_name);
-    -- sql_job's advisory locks: this key class, and the job name's hash as the key.
-    v_lock_class constant integer := hashtext('pg_jobmon sql_job');
     v_job_id bigint;
     v_step_id bigint;
     v_succeeded boolean;
 BEGIN
     PERFORM @extschema@._require_text(p_sql, 'sql');
     v_job_id := @extschema@.add_job(v_name);
-    IF NOT pg_try_advisory_lock(v_lock_class, hashtext(v_name)) THEN
+    -- A row lock on the name, held until this transaction ends (see _lock_sql_job).
+    IF NOT @extschema@._lock_sql_job(v_name) THEN
         v_step_id := @extschema@.add_step(v_job_id, 'Concurrent run check');
         PERFORM @extschema@.update_step(
             v_step_id,
@@ -37,13 +36,11 @@ BEGIN
             PERFORM @extschema@.fail_job(v_job_id, 3);
         END IF;
     EXCEPTION WHEN OTHERS OR query_canceled OR assert_failure THEN
-        -- A session-level lock outlives the transaction: let go of it on every way out,
-        -- and end the job rather than leave it looking like it still runs.
-        PERFORM pg_advisory_unlock(v_lock_class, hashtext(v_name));
+        -- End the job rather than leave it looking like it still runs. The lock goes
+        -- with the transaction that the error ends.
         PERFORM @extschema@._fail_job_quietly(v_job_id, NULL::bigint, SQLERRM);
         RAISE;
     END;
-    PERFORM pg_advisory_unlock(v_lock_class, hashtext(v_name));
     IF v_succeeded THEN
         RETURN format('Job logged with job id: %s', v_job_id);
     END IF;

@@ -1,7 +1,8 @@
 -- cancel_job(): cancels a running job from another session and logs it as failed.
 -- Only a session that is running the job is signalled: a job that ended, or whose
 -- process ID now belongs to a newer session, is refused before anything is sent.
--- The job's open step, or a new one, records who cancelled it, in 1.5.0's words.
+-- The job's open step, or a new one, records who cancelled it, in 1.5.0's words; the
+-- record is written even when the caller is not a member of the job's owner role.
 CREATE OR REPLACE FUNCTION @extschema@.cancel_job(p_job_id bigint)
     RETURNS boolean
     LANGUAGE plpgsql
@@ -36,29 +37,13 @@ BEGIN
                       ' no session was signalled.', v_job.pid),
                   HINT = 'To record the job as failed, call fail_job().';
     END IF;
-    IF NOT pg_cancel_backend(v_job.pid) THEN
+    -- Signals with this caller's rights, then records the cancel for the job's owner:
+    -- whoever PostgreSQL lets cancel the job's session may log that it was cancelled.
+    IF NOT @extschema@._cancel_running_job(p_job_id) THEN
         RAISE EXCEPTION 'could not cancel job id %', p_job_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = format('Process ID %s ended before it could be signalled.', v_job.pid);
     END IF;
-    -- 1.5.0's record of it: the step that was running gets the critical text and this
-    -- message. A job with no open step gets a step of its own, so that no finished
-    -- step is overwritten.
-    SELECT d.step_id INTO v_step_id
-    FROM @extschema@.job_detail AS d
-    WHERE d.job_id = p_job_id
-    ORDER BY d.step_id DESC
-    LIMIT 1;
-    IF v_step_id IS NULL OR EXISTS (SELECT FROM @extschema@.job_detail AS d
-                                    WHERE d.step_id = v_step_id AND d.end_time IS NOT NULL) THEN
-        v_step_id := @extschema@.add_step(p_job_id, 'CANCEL JOB');
-    END IF;
-    PERFORM @extschema@.update_step(
-        v_step_id,
-        @extschema@._alert_text(3),
-        format('Manually cancelled via call to %s.cancel_job() by %s', '@extschema@', current_user)
-    );
-    PERFORM @extschema@.fail_job(p_job_id, 3);
     RETURN true;
 END
 $$;
