@@ -101,6 +101,20 @@ def scalar(conn: psycopg.Connection, query: str, params: tuple[Any, ...] = ()) -
     return row[0]
 
 
+def sleeping_job(name: str) -> str:
+    """A job that logs itself and a step, then works (sleeps) for a minute."""
+    return f"""
+    DO $$
+    DECLARE
+        v_job bigint := {SCHEMA}.add_job('{name}');
+    BEGIN
+        PERFORM {SCHEMA}.add_step(v_job, 'sleeping');
+        PERFORM pg_sleep(60);
+    END
+    $$
+"""
+
+
 def add_job(conn: psycopg.Connection, name: str = "job") -> int:
     """Log a new job on ``conn``; its job_id."""
     return int(scalar(conn, f"SELECT {SCHEMA}.add_job(%s)", (name,)))

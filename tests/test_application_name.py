@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, backend_state, in_background, scalar, wait_until
+from fix_cluster import (
+    SCHEMA,
+    Cluster,
+    backend_state,
+    in_background,
+    scalar,
+    sleeping_job,
+    wait_until,
+)
 
 # The name pg_jobmon gives its logging connections, which any session may take.
 LOGGER_LIKE_NAME = "pg_jobmon logger for backend 1"
-SLEEPY_JOB = f"""
-    DO $$
-    DECLARE
-        v_job bigint := {SCHEMA}.add_job('disguised');
-    BEGIN
-        PERFORM {SCHEMA}.add_step(v_job, 'sleeping');
-        PERFORM pg_sleep(60);
-    END
-    $$
-"""
+SLEEPY_JOB = sleeping_job("disguised")
 
 
 def test_a_job_of_a_session_named_like_a_logging_connection_is_running(

@@ -12,6 +12,7 @@ from fix_cluster import (
     in_background,
     refusal,
     scalar,
+    sleeping_job,
     steps,
     wait_until,
 )
@@ -19,16 +20,7 @@ from fix_cluster import (
 # 1.5.0's record of a cancel by the test's role.
 CANCELLED = f"Manually cancelled via call to {SCHEMA}.cancel_job() by postgres"
 # A job that logs itself, then works for a long time.
-SLEEPY_JOB = f"""
-    DO $$
-    DECLARE
-        v_job bigint := {SCHEMA}.add_job('sleepy');
-    BEGIN
-        PERFORM {SCHEMA}.add_step(v_job, 'sleeping');
-        PERFORM pg_sleep(60);
-    END
-    $$
-"""
+SLEEPY_JOB = sleeping_job("sleepy")
 
 
 def cancel_job(conn: psycopg.Connection, job_id: int) -> bool:
