@@ -41,15 +41,18 @@ def add_step(plpy: Plpy, job_id: int | None, action: str | None, *, role: str | 
     _require(job_id, "job id")
     _require(action, "step action")
     role = role or caller.current_user(plpy)
+    params = _encode((job_id, action, role))
     try:
-        result = connection.run(plpy, statements.ADD_STEP, _encode((job_id, action, role)))
+        result = connection.run(plpy, statements.ADD_STEP, params)
+        if not _changed(result):
+            _check_job(plpy, job_id, role)
+            result = connection.run(plpy, statements.ADD_STEP_AS_MEMBER, params)
     except JobmonError as error:
         if error.sqlstate == FOREIGN_KEY_VIOLATION:
             raise not_found("job id", job_id) from None
         raise
     if not _changed(result):
-        owner, _ = _job_access(plpy, job_id, role)
-        raise permission_denied(job_id, owner, role)
+        _check_job(plpy, job_id, role)  # the membership ended in between
     return _returned_id(result)
 
 
@@ -67,10 +70,11 @@ def update_step(
     params = _encode((step_id, status, message, role))
     if _changed(connection.run(plpy, statements.UPDATE_STEP, params)):
         return
-    access = connection.run(plpy, statements.STEP_ACCESS, _encode((step_id,)))
-    if not access.ntuples:
-        raise not_found("step id", step_id)
-    raise permission_denied(int(_text(access, 0)), _text(access, 1), role)
+    _check_step(plpy, step_id, role)
+    if _changed(connection.run(plpy, statements.UPDATE_STEP_AS_MEMBER, params)):
+        return
+    _check_step(plpy, step_id, role)  # the membership ended in between
+    raise JobmonError(f"step id {step_id} was not updated", sqlstate=INTERNAL_ERROR)
 
 
 def finish_job(
@@ -84,9 +88,9 @@ def finish_job(
     if _changed(connection.run(plpy, statements.FINISH_JOB, params)):
         return
     # The job is missing or not the caller's; if neither, the alert code is missing.
-    owner, member = _job_access(plpy, job_id, role)
-    if not member:
-        raise permission_denied(job_id, owner, role)
+    owner = _check_job(plpy, job_id, role)
+    if owner != role and _changed(connection.run(plpy, statements.FINISH_JOB_AS_MEMBER, params)):
+        return
     raise JobmonError(
         f"alert code {alert_code} does not exist",
         sqlstate=INVALID_PARAMETER_VALUE,
@@ -146,15 +150,27 @@ def cancel_running_job(plpy: Plpy, job_id: int) -> bool:
     return True
 
 
-def _job_access(plpy: Plpy, job_id: object, role: str) -> tuple[str, bool]:
-    """A job's owner and whether ``role`` is a member of it; P0002 if there is no job.
+def _check_job(plpy: Plpy, job_id: object, role: str) -> str:
+    """The owner of a job that ``role`` may write to; P0002 or 42501 otherwise.
 
     Asked only after a write to the job changed nothing.
     """
     access = connection.run(plpy, statements.JOB_ACCESS, _encode((job_id, role)))
     if not access.ntuples:
         raise not_found("job id", job_id)
-    return _text(access, 0), access.get_value(0, 1) == b"t"
+    owner = _text(access, 0)
+    if access.get_value(0, 1) != b"t":
+        raise permission_denied(job_id, owner, role)
+    return owner
+
+
+def _check_step(plpy: Plpy, step_id: object, role: str) -> None:
+    """Nothing if ``role`` may write to the job of step ``step_id``; P0002 or 42501."""
+    access = connection.run(plpy, statements.STEP_ACCESS, _encode((step_id, role)))
+    if not access.ntuples:
+        raise not_found("step id", step_id)
+    if access.get_value(0, 2) != b"t":
+        raise permission_denied(int(_text(access, 0)), _text(access, 1), role)
 
 
 def _text(result: pq.abc.PGresult, column: int) -> str:

@@ -9,7 +9,6 @@ like any other wait, and libpq gets the addresses as ``hostaddr``; it still uses
 
 from __future__ import annotations
 
-import ipaddress
 import signal
 import socket
 import threading
@@ -79,11 +78,15 @@ def with_addresses(
 def _is_name(host: str) -> bool:
     if not host or host.startswith(("/", "@")):  # a socket directory, or an abstract one
         return False
+    return not any(_is_address(family, host) for family in (socket.AF_INET, socket.AF_INET6))
+
+
+def _is_address(family: socket.AddressFamily, host: str) -> bool:
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return False
+        socket.inet_pton(family, host)
+    except OSError:
+        return False
+    return True
 
 
 def _looked_up(

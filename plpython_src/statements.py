@@ -55,18 +55,33 @@ def _member(role: str) -> str:
     )
 
 
-# The writes to a job check in the same statement that the caller, named by the last
-# parameter, is a member of the job's owner: no row written means missing or refused.
-ADD_STEP = Statement(
+def _for_owner_and_members(
+    name: str, param_types: tuple[str, ...], template: str
+) -> tuple[Statement, Statement]:
+    """Two forms of a write to job ``j``, whose caller is named by the last parameter.
+
+    The first writes only for the job's owner: the common case, and the cheap one. The
+    second writes for any member of the owner role, and runs only after the first wrote
+    nothing to a job that the caller turned out to be a member of. Each checks in the
+    statement itself, so no row written means missing or refused.
+    """
+    role = f"${len(param_types)}"
+    return (
+        Statement(name, param_types, template.replace("{who}", f"j.owner = {role}")),
+        Statement(f"{name}_as_member", param_types, template.replace("{who}", _member(role))),
+    )
+
+
+ADD_STEP, ADD_STEP_AS_MEMBER = _for_owner_and_members(
     "pg_jobmon_add_step",
     ("bigint", "text", "text"),
     "INSERT INTO {schema}.job_detail (job_id, action, start_time)"
     " SELECT j.job_id, $2, now() FROM {schema}.job_log AS j"
-    f" WHERE j.job_id = $1 AND {_member('$3')}"
+    " WHERE j.job_id = $1 AND {who}"
     " RETURNING step_id",
 )
 
-UPDATE_STEP = Statement(
+UPDATE_STEP, UPDATE_STEP_AS_MEMBER = _for_owner_and_members(
     "pg_jobmon_update_step",
     ("bigint", "text", "text", "text"),
     "UPDATE {schema}.job_detail AS d"
@@ -74,18 +89,17 @@ UPDATE_STEP = Statement(
     " elapsed_time = extract(epoch FROM now() - d.start_time)::real,"
     " status = $2, message = $3"
     " WHERE d.step_id = $1"
-    " AND EXISTS (SELECT FROM {schema}.job_log AS j"
-    f" WHERE j.job_id = d.job_id AND {_member('$4')})",
+    " AND EXISTS (SELECT FROM {schema}.job_log AS j WHERE j.job_id = d.job_id AND {who})",
 )
 
 # close_job is finishing with alert code 1; fail_job with the code it is given.
-FINISH_JOB = Statement(
+FINISH_JOB, FINISH_JOB_AS_MEMBER = _for_owner_and_members(
     "pg_jobmon_finish_job",
     ("bigint", "integer", "text"),
     "UPDATE {schema}.job_log AS j"
     " SET end_time = now(), status = t.alert_text"
     " FROM {schema}.job_status_text AS t"
-    f" WHERE j.job_id = $1 AND t.alert_code = $2 AND {_member('$3')}",
+    " WHERE j.job_id = $1 AND t.alert_code = $2 AND {who}",
 )
 
 # Only run when a write to a job changed no row: the job's owner, and whether the
@@ -96,17 +110,27 @@ JOB_ACCESS = Statement(
     f"SELECT j.owner, {_member('$2')} FROM {{schema}}.job_log AS j WHERE j.job_id = $1",
 )
 
-# Only run when UPDATE_STEP changed no row: the step's job and that job's owner. No
-# row: the step does not exist.
+# Only run when UPDATE_STEP changed no row: the step's job, that job's owner, and
+# whether the caller is a member of it. No row: the step does not exist.
 STEP_ACCESS = Statement(
     "pg_jobmon_step_access",
-    ("bigint",),
-    "SELECT j.job_id, j.owner"
+    ("bigint", "text"),
+    f"SELECT j.job_id, j.owner, {_member('$2')}"
     " FROM {schema}.job_detail AS d JOIN {schema}.job_log AS j ON j.job_id = d.job_id"
     " WHERE d.step_id = $1",
 )
 
-ALL = (ADD_JOB, ADD_STEP, UPDATE_STEP, FINISH_JOB, JOB_ACCESS, STEP_ACCESS)
+ALL = (
+    ADD_JOB,
+    ADD_STEP,
+    ADD_STEP_AS_MEMBER,
+    UPDATE_STEP,
+    UPDATE_STEP_AS_MEMBER,
+    FINISH_JOB,
+    FINISH_JOB_AS_MEMBER,
+    JOB_ACCESS,
+    STEP_ACCESS,
+)
 
 
 # A backend that waits for a lock or runs a statement reads nothing from its client: so
