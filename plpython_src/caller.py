@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from . import identity
 from ._plpy import Plan, Plpy
 
 _plans: dict[str, Plan] = {}
@@ -34,7 +35,7 @@ def _value(plpy: Plpy, query: str) -> object:
 
 def current_user(plpy: Plpy) -> str:
     """The role the caller acts as now (SET ROLE and SECURITY DEFINER included)."""
-    return str(_value(plpy, "SELECT CURRENT_USER::pg_catalog.text AS value"))
+    return identity.current_user(plpy, plan)
 
 
 def is_superuser(plpy: Plpy) -> bool:

@@ -225,3 +225,33 @@ def test_an_admin_role_that_holds_the_owner_role_ends_its_jobs(
             conn.execute("REVOKE alice FROM jobmon_admin")
     assert scalar(conn, f"SELECT status FROM {SCHEMA}.job_log") == "OK"
     assert scalar(conn, f"SELECT count(*) FROM {SCHEMA}.job_check_log") == 0
+
+
+def test_the_role_of_each_write_is_the_current_one(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    """SET ROLE within a transaction, and a rename between two, change whom writes are for."""
+    conn.execute("DROP ROLE IF EXISTS renamed_owner")
+    conn.execute("CREATE ROLE owner_before_rename")
+    conn.execute("GRANT owner_before_rename TO CURRENT_USER")
+    conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO owner_before_rename")
+    conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO owner_before_rename")
+    with conn.transaction():
+        mine = add_job(conn, "mine")
+        conn.execute("SET LOCAL ROLE owner_before_rename")
+        theirs = add_job(conn, "theirs")
+        conn.execute(f"SELECT {SCHEMA}.add_step(%s, 'own step')", (theirs,))
+    conn.execute("ALTER ROLE owner_before_rename RENAME TO renamed_owner")
+    conn.execute("SET ROLE renamed_owner")
+    renamed = add_job(conn, "after the rename")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (mine,))
+    conn.execute("RESET ROLE")
+    owners = conn.execute(f"SELECT job_id, owner FROM {SCHEMA}.job_log ORDER BY job_id").fetchall()
+    assert owners == [
+        (mine, "postgres"),
+        (theirs, "owner_before_rename"),
+        (renamed, "renamed_owner"),
+    ]
+    conn.execute("DROP OWNED BY renamed_owner")
+    conn.execute("DROP ROLE renamed_owner")
