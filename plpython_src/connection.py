@@ -7,8 +7,6 @@ a connection whose backend is gone, or whose configuration row changed, is repla
 
 from __future__ import annotations
 
-import dataclasses
-
 from psycopg import pq
 
 from . import _wire, link, opening, statements
@@ -38,7 +36,7 @@ def configuration_changed_here() -> None:
     global _current
     if _current is not None:
         freshness = _current.freshness.watched_by_caller()
-        _current = dataclasses.replace(_current, freshness=freshness)
+        _current = _current._replace(freshness=freshness)
 
 
 def close() -> None:

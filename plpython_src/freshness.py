@@ -12,15 +12,14 @@ transaction sees a new one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import caller, statements
 from ._plpy import Plpy
 from .link import LoggingConnection
 
 
-@dataclass(frozen=True)
-class Freshness:
+class Freshness(NamedTuple):
     """The row version a connection was opened with, and how a change becomes known."""
 
     version: str

@@ -42,6 +42,7 @@ class LoggingConnection:
         self.target = target
         self.same_server = False
         self._notified = False
+        self._prepared_on_demand: set[str] = set()
 
     def is_open(self) -> bool:
         """Whether it is still open, reading what the server sent since without waiting.
@@ -65,6 +66,9 @@ class LoggingConnection:
 
     def run(self, statement: statements.Statement, params: Params, plpy: Plpy) -> pq.abc.PGresult:
         """Run one prepared statement; a server error becomes a JobmonError."""
+        if statement.on_demand and statement.name not in self._prepared_on_demand:
+            self.run_script(statement.prepare(self.schema), plpy)
+            self._prepared_on_demand.add(statement.name)
         pgconn, name = self._pgconn, statement.wire_name
         results = self._exchange(lambda: pgconn.send_query_prepared(name, params), plpy)
         if len(results) != 1:

@@ -14,11 +14,16 @@ from .names import CONFIG_CHANNEL
 
 @dataclass(frozen=True)
 class Statement:
-    """A parameterised statement with its parameter types."""
+    """A parameterised statement with its parameter types.
+
+    ``on_demand``: prepared by its first use rather than with the session's setup, for
+    the statements that only a refused or unusual write needs.
+    """
 
     name: str
     param_types: tuple[str, ...]
     template: str
+    on_demand: bool = False
 
     @functools.cached_property
     def wire_name(self) -> bytes:
@@ -68,7 +73,12 @@ def _for_owner_and_members(
     role = f"${len(param_types)}"
     return (
         Statement(name, param_types, template.replace("{who}", f"j.owner = {role}")),
-        Statement(f"{name}_as_member", param_types, template.replace("{who}", _member(role))),
+        Statement(
+            f"{name}_as_member",
+            param_types,
+            template.replace("{who}", _member(role)),
+            on_demand=True,
+        ),
     )
 
 
@@ -108,6 +118,7 @@ JOB_ACCESS = Statement(
     "pg_jobmon_job_access",
     ("bigint", "text"),
     f"SELECT j.owner, {_member('$2')} FROM {{schema}}.job_log AS j WHERE j.job_id = $1",
+    on_demand=True,
 )
 
 # Only run when UPDATE_STEP changed no row: the step's job, that job's owner, and
@@ -118,6 +129,7 @@ STEP_ACCESS = Statement(
     f"SELECT j.job_id, j.owner, {_member('$2')}"
     " FROM {schema}.job_detail AS d JOIN {schema}.job_log AS j ON j.job_id = d.job_id"
     " WHERE d.step_id = $1",
+    on_demand=True,
 )
 
 ALL = (
@@ -149,7 +161,8 @@ CHECK_CLIENT = (
 SERVER_FACTS = """SELECT
     extract(epoch FROM pg_postmaster_start_time())::text AS started,
     r.rolsuper AND (
-        SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+        SELECT count(*) FROM pg_stat_get_activity(NULL) AS a
+        WHERE a.backend_type = 'client backend'
     ) > current_setting('max_connections')::integer
         - current_setting('superuser_reserved_connections')::integer AS in_reserved_slot
 FROM pg_roles AS r
@@ -167,6 +180,6 @@ def session_setup(schema: str) -> str:
     unnoticed, and ends with SERVER_FACTS.
     """
     commands = [f"LISTEN {CONFIG_CHANNEL}", CHECK_CLIENT]
-    commands += [statement.prepare(schema) for statement in ALL]
+    commands += [statement.prepare(schema) for statement in ALL if not statement.on_demand]
     commands.append(SERVER_FACTS)
     return ";\n".join(commands)

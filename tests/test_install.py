@@ -206,3 +206,24 @@ def test_installs_into_any_schema_name(cluster: Cluster, db: str) -> None:
         conn.execute("""SELECT "Job Mon".close_job(%s)""", (job[0],))
         row = conn.execute("""SELECT job_name, status FROM "Job Mon".job_log""").fetchone()
         assert row == ("ODD SCHEMA", "OK")
+
+
+def test_only_the_documented_functions_run_with_the_owners_rights(
+    conn: psycopg.Connection,
+) -> None:
+    """Each SECURITY DEFINER function is one the reference lists, and pins search_path."""
+    rows = conn.execute(
+        "SELECT p.proname, p.proconfig FROM pg_proc AS p"
+        " WHERE p.pronamespace = %s::regnamespace AND p.prosecdef ORDER BY p.proname",
+        (SCHEMA,),
+    ).fetchall()
+    assert [name for name, _ in rows] == [
+        "_cancel_logging_write",
+        "_dblink_mapping_version",
+        "_job_log_status_changed",
+        "_live_backends",
+        "_lock_sql_job",
+        "_open_logging_connection",
+    ]
+    for name, settings in rows:
+        assert "search_path=pg_catalog, pg_temp" in (settings or []), name

@@ -20,5 +20,6 @@ def test_session_setup_is_one_batch() -> None:
     commands = batch.split(";\n")
     # Listening comes before anything reads the configuration; the facts come last.
     assert commands[0] == f"LISTEN {names.CONFIG_CHANNEL}"
-    assert len(commands) == 3 + len(statements.ALL)
+    prepared = [statement for statement in statements.ALL if not statement.on_demand]
+    assert len(commands) == 3 + len(prepared)
     assert commands[-1] == statements.SERVER_FACTS
