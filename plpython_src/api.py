@@ -44,6 +44,13 @@ def _cancel_running_job(plpy: Plpy, p_job_id: int) -> bool:
     return jobs.cancel_running_job(plpy, p_job_id)
 
 
+@sql_function("_end_dead_jobs_autonomously() RETURNS bigint")
+def _end_dead_jobs_autonomously(plpy: Plpy) -> int:
+    # job_log_clear's first step: on the logging connection, so that it commits whatever
+    # the caller's transaction does, with the logging role's rights.
+    return jobs.end_dead_jobs(plpy)
+
+
 @sql_function("_open_logging_connection() RETURNS void", security_definer=True)
 def _open_logging_connection(plpy: Plpy) -> None:
     # SECURITY DEFINER: reads dblink_mapping_jobmon, which callers need not be able to.

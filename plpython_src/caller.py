@@ -47,12 +47,22 @@ def is_superuser(plpy: Plpy) -> bool:
     return bool(_value(plpy, query))
 
 
+_postmaster_started: str | None = None
+
+
 def postmaster_started(plpy: Plpy) -> str:
-    """When the caller's server started, as statements.SERVER_FACTS gives it."""
-    query = (
-        "SELECT extract(epoch FROM pg_catalog.pg_postmaster_start_time())::pg_catalog.text AS value"
-    )
-    return str(_value(plpy, query))
+    """When the caller's server started, as statements.SERVER_FACTS gives it.
+
+    Read once: a backend never outlives the server start it was born in.
+    """
+    global _postmaster_started
+    if _postmaster_started is None:
+        query = (
+            "SELECT extract(epoch FROM pg_catalog.pg_postmaster_start_time())::pg_catalog.text"
+            " AS value"
+        )
+        _postmaster_started = str(_value(plpy, query))
+    return _postmaster_started
 
 
 def current_database(plpy: Plpy) -> str:

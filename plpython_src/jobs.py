@@ -29,7 +29,12 @@ def add_job(plpy: Plpy, job_name: str | None) -> int:
         raise null_argument("job name")
     if not job_name.strip():
         raise JobmonError("job name must not be empty", sqlstate=INVALID_PARAMETER_VALUE)
-    params = (caller.current_user(plpy), job_name, caller.backend_pid())
+    params = (
+        caller.current_user(plpy),
+        job_name,
+        caller.backend_pid(),
+        caller.postmaster_started(plpy),
+    )
     return _returned_id(connection.run(plpy, statements.ADD_JOB, _encode(params)))
 
 
@@ -96,6 +101,12 @@ def finish_job(
         sqlstate=INVALID_PARAMETER_VALUE,
         hint="The alert codes and their texts are the rows of job_status_text.",
     )
+
+
+def end_dead_jobs(plpy: Plpy) -> int:
+    """End as failed every job whose session ended without ending it; return how many."""
+    ended = connection.run(plpy, statements.END_DEAD_JOBS, [None]).get_value(0, 0)
+    return int(ended or 0)
 
 
 def cancel_running_job(plpy: Plpy, job_id: int) -> bool:

@@ -36,11 +36,20 @@ class Statement:
         return f"PREPARE {self.name} ({types}) AS {self.template.format(schema=schema)}"
 
 
+# First ends the runs of the same job name whose session died without ending them (the
+# function is called only when the name has runs not ended: most often none has). $4
+# is when the caller's server started: a caller whose server is not the logging
+# server's has its job marked remote_session, since this server cannot see its session.
 ADD_JOB = Statement(
     "pg_jobmon_add_job",
-    ("text", "text", "integer"),
-    "INSERT INTO {schema}.job_log (owner, job_name, start_time, pid)"
-    " VALUES ($1, upper($2), now(), $3) RETURNING job_id",
+    ("text", "text", "integer", "text"),
+    "INSERT INTO {schema}.job_log (owner, job_name, start_time, pid, remote_session)"
+    " SELECT $1, upper($2), now(), $3,"
+    " $4 IS DISTINCT FROM extract(epoch FROM pg_postmaster_start_time())::text"
+    " FROM (SELECT CASE WHEN EXISTS (SELECT FROM {schema}.job_log AS j"
+    " WHERE j.job_name = upper($2) AND j.status IS NULL)"
+    " THEN {schema}._end_dead_jobs(upper($2)) END) AS dead_runs_ended"
+    " RETURNING job_id",
 )
 
 
@@ -132,6 +141,14 @@ STEP_ACCESS = Statement(
     on_demand=True,
 )
 
+# Every job name's dead runs (job_log_clear, before it deletes anything); $1 is NULL.
+END_DEAD_JOBS = Statement(
+    "pg_jobmon_end_dead_jobs",
+    ("text",),
+    "SELECT {schema}._end_dead_jobs($1)",
+    on_demand=True,
+)
+
 ALL = (
     ADD_JOB,
     ADD_STEP,
@@ -142,6 +159,7 @@ ALL = (
     FINISH_JOB_AS_MEMBER,
     JOB_ACCESS,
     STEP_ACCESS,
+    END_DEAD_JOBS,
 )
 
 

@@ -34,6 +34,7 @@ logger_application_name = names.logger_application_name
 PUBLIC_FUNCTIONS = {
     "_alert_text(integer)",
     "_dblink_mapping_version()",
+    "_end_dead_jobs(text)",
     "_job_name(text)",
     "_live_backends()",
     "_require_interval(interval)",

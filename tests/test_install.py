@@ -15,6 +15,8 @@ COLUMNS = {
         ("end_time", "timestamp with time zone", False, None),
         ("status", "text", False, None),
         ("pid", "integer", True, None),
+        # 2.0.0's, after 1.5.0's columns: users insert positionally.
+        ("remote_session", "boolean", True, "false"),
     ],
     "job_detail": [
         ("job_id", "bigint", True, None),
@@ -87,6 +89,7 @@ def test_keys_and_indexes(conn: psycopg.Connection) -> None:
         ("job_log", "btree (start_time)"),
         ("job_log", "btree (status)"),
         ("job_log", "btree (pid)"),
+        ("job_log", "btree (job_name) WHERE (status IS NULL)"),
         ("job_detail", "btree (step_id)"),
         ("job_detail", "btree (job_id)"),
         ("job_check_log", "btree (job_name)"),

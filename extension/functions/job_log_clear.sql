@@ -2,7 +2,8 @@
 -- steps, and logs the clearing as a job of its own; a NOTICE says what it deleted.
 -- It runs in the caller's transaction and needs DELETE on job_log and job_detail. Jobs
 -- still running are kept, whatever their age. Deleting old rows takes no lock that the
--- log writes of running jobs wait for: those insert and update other rows.
+-- log writes of running jobs wait for: those insert and update other rows. Jobs whose
+-- session ended without ending them are ended as failed first (see _end_dead_jobs()).
 CREATE OR REPLACE FUNCTION @extschema@.job_log_clear(p_interval interval)
     RETURNS void
     LANGUAGE plpgsql
@@ -17,6 +18,9 @@ DECLARE
 BEGIN
     PERFORM @extschema@._require_interval(p_interval);
     v_boundary := now() - p_interval;
+    -- Jobs whose session died are ended as failed first, on the logging connection: they
+    -- are deleted with the rest if old enough, and counted as failures if not.
+    PERFORM @extschema@._end_dead_jobs_autonomously();
     -- 1.5.0's job name, action, notices and messages, word for word.
     v_job_id := @extschema@.add_job('Purging pg_jobmon job logs older than ' || v_boundary);
     v_step_id := @extschema@.add_step(

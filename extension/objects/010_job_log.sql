@@ -6,7 +6,11 @@ CREATE TABLE @extschema@.job_log (
     start_time timestamptz NOT NULL,
     end_time timestamptz,
     status text,
-    pid integer NOT NULL
+    pid integer NOT NULL,
+    -- True when the job's session ran on another server than this log's (a standby
+    -- logging to its primary, say): pid is that server's, so this one never judges
+    -- whether the session is alive. Added in 2.0.0, after 1.5.0's columns.
+    remote_session boolean NOT NULL DEFAULT false
 );
 
 -- By name, then time: a job's latest runs (show_job, check_job_status) are read from its end.
@@ -14,6 +18,8 @@ CREATE INDEX job_log_job_name_idx ON @extschema@.job_log (job_name, start_time);
 CREATE INDEX job_log_start_time_idx ON @extschema@.job_log (start_time);
 CREATE INDEX job_log_status_idx ON @extschema@.job_log (status);
 CREATE INDEX job_log_pid_idx ON @extschema@.job_log (pid);
+-- The jobs not yet ended, by name: add_job looks here for dead runs of its job name.
+CREATE INDEX job_log_unended_idx ON @extschema@.job_log (job_name) WHERE status IS NULL;
 
 -- The history is dumped, and so is the sequence position: restored ids go on after it.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_log', '');
