@@ -23,6 +23,7 @@ MONITOR_FUNCTIONS = PUBLIC_FUNCTIONS | {
     "show_job_status(text, text, integer)",
     "show_job_status(text, integer)",
     "show_running(integer)",
+    "_logging_sessions()",
 }
 
 
