@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from fix_cluster import SCHEMA, Cluster, add_job, logger_application_name, scalar, wait_until
 from psycopg.errors import InvalidParameterValue
+from readme import reference_sql
 
 IDLE_CLOSE = "terminating connection due to idle-session timeout"
 
@@ -101,3 +102,19 @@ def test_a_bad_value_refuses_the_call_that_would_open_the_connection(
     assert conn.execute(f"SELECT count(*) FROM {SCHEMA}.job_log").fetchall() == [(0,)]
     conn.execute("RESET pg_jobmon.idle_timeout")
     assert add_job(conn, "written") > 0
+
+
+def test_the_references_queries_show_the_settings_and_where_they_come_from(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    conn.execute(f"ALTER DATABASE {db} SET pg_jobmon.idle_timeout = '5min'")
+    values, origins = filter(str.strip, reference_sql("settings").split(";"))
+    with cluster.connect(db) as session:
+        assert session.execute(values).fetchall() == [
+            ("pg_jobmon.lock_timeout", None),
+            ("pg_jobmon.synchronous_commit", None),
+            ("pg_jobmon.idle_timeout", "5min"),
+        ]
+        assert (db, "(every role)", ["pg_jobmon.idle_timeout=5min"]) in session.execute(
+            origins
+        ).fetchall()
