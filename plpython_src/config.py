@@ -95,12 +95,15 @@ def connection_keywords(
     dbname: str,
     backend_pid: int,
     synchronous_commit: str | None = None,
+    idle_timeout_ms: int | None = None,
 ) -> dict[str, str]:
     """libpq keywords for the logging connection of backend ``backend_pid``.
 
     A value set in the mapping row wins; empty strings count as unset, as NULLs do.
     Whatever is left unset is up to libpq (its defaults, environment, .pgpass).
     ``synchronous_commit`` is a value checked by settings.parse_synchronous_commit.
+    ``idle_timeout_ms`` becomes the logging session's idle_session_timeout (0 too: a
+    server-wide one must not close the connection without the caller's side knowing).
     """
     given = {
         keyword: value
@@ -116,6 +119,8 @@ def connection_keywords(
     keywords["options"] = SESSION_OPTIONS
     if synchronous_commit is not None:
         keywords["options"] += f" -c synchronous_commit={synchronous_commit}"
+    if idle_timeout_ms is not None:
+        keywords["options"] += f" -c idle_session_timeout={int(idle_timeout_ms)}"
     keywords["client_encoding"] = "UTF8"
     return keywords
 

@@ -20,8 +20,15 @@ def current(plpy: Plpy) -> link.LoggingConnection:
     """The session's usable logging connection, opened or replaced as needed."""
     global _current
     if _current is not None:
-        if _current.link.is_open() and _current.freshness.holds(plpy, _current.link):
-            return _current.link
+        cached = _current.link
+        # One idle for nearly pg_jobmon.idle_timeout is replaced before anything is sent
+        # on it, rather than raced against its server's closing it.
+        if (
+            cached.is_open()
+            and not cached.near_idle_timeout()
+            and _current.freshness.holds(plpy, cached)
+        ):
+            return cached
         close()
     _current = opening.open_logging_connection(plpy)
     return _current.link

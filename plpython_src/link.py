@@ -9,6 +9,7 @@ connection dropped: its state is unknown, and it is never reused.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import Callable
 
@@ -25,13 +26,19 @@ Params = Sequence["bytes | None"]
 _OK = pq.ConnStatus.OK
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 
+# How long before the server's idle_session_timeout a connection counts as too idle to
+# send a write on (at most half the timeout): the server must not close it while the
+# write travels, or the write's outcome would be unknown.
+IDLE_MARGIN_SECONDS = 5.0
+
 
 class LoggingConnection:
     """An open logging connection into the database of the extension's ``schema``.
 
     ``target`` describes where it goes, for messages (never with the password);
     ``same_server`` tells whether its backend runs on the caller's own server, where
-    the caller can see the locks it waits for and signal it.
+    the caller can see the locks it waits for and signal it. ``idle_timeout``: the
+    seconds of its server's idle_session_timeout, 0 for none.
     """
 
     def __init__(self, pgconn: pq.abc.PGconn, schema: str, target: str) -> None:
@@ -43,6 +50,8 @@ class LoggingConnection:
         self.same_server = False
         self._notified = False
         self._prepared_on_demand: set[str] = set()
+        self.idle_timeout = 0.0
+        self._last_answer = time.monotonic()
 
     def is_open(self) -> bool:
         """Whether it is still open, reading what the server sent since without waiting.
@@ -58,6 +67,17 @@ class LoggingConnection:
             return False
         self._take_notifications()
         return self._pgconn.status == _OK
+
+    def near_idle_timeout(self) -> bool:
+        """Whether it has been idle so long that its server may close it at any moment.
+
+        Its backend went idle before the last answer arrived, so it has been idle a
+        little longer than measured here: the margin covers that and the way out.
+        """
+        if not self.idle_timeout:
+            return False
+        margin = min(self.idle_timeout / 2, IDLE_MARGIN_SECONDS)
+        return time.monotonic() - self._last_answer >= self.idle_timeout - margin
 
     def take_notified(self) -> bool:
         """Whether a notification of a configuration change came since the last look."""
@@ -108,6 +128,7 @@ class LoggingConnection:
             raise
         finally:
             _in_flight = None
+        self._last_answer = time.monotonic()
         self._take_notifications()
         return results
 

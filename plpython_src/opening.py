@@ -96,14 +96,17 @@ def open_for_session(plpy: Plpy) -> None:
 def _opened(plpy: Plpy) -> Opened:
     schema = caller.extension_schema(plpy)
     version, mapping = _mapping_row(plpy, schema)
+    idle_timeout_ms = settings.idle_timeout(plpy)
     keywords = config.connection_keywords(
         mapping,
         config.read_server_address(caller.data_directory()),
         caller.current_database(plpy),
         caller.backend_pid(),
         settings.synchronous_commit(plpy),
+        idle_timeout_ms,
     )
     link = LoggingConnection(_connect(keywords, plpy), schema, config.describe(keywords))
+    link.idle_timeout = idle_timeout_ms / 1000
     try:
         _refuse_a_standby(link.parameter("in_hot_standby"), link.target)
         facts = link.run_script(statements.session_setup(schema), plpy)

@@ -17,6 +17,11 @@ from .errors import INVALID_PARAMETER_VALUE, JobmonError
 LOCK_TIMEOUT = "pg_jobmon.lock_timeout"
 LOCK_TIMEOUT_DEFAULT_SECONDS = 10.0
 SYNCHRONOUS_COMMIT = "pg_jobmon.synchronous_commit"
+IDLE_TIMEOUT = "pg_jobmon.idle_timeout"
+IDLE_TIMEOUT_DEFAULT = "10min"
+# idle_session_timeout's range, in milliseconds, but from a second: a shorter timeout
+# would reopen the connection at nearly every call.
+_IDLE_TIMEOUT_MS = range(1000, 2**31)
 
 # synchronous_commit's values as PostgreSQL spells and accepts them.
 _SYNCHRONOUS_COMMIT_VALUES = {
@@ -57,6 +62,19 @@ def parse_synchronous_commit(text: str) -> str:
     return value
 
 
+def parse_idle_timeout(text: str) -> int:
+    """Milliseconds in an idle timeout: 0 (never), or from 1s to idle_session_timeout's limit."""
+    seconds = parse_duration(IDLE_TIMEOUT, text)
+    milliseconds = round(seconds * 1000)
+    if seconds and milliseconds not in _IDLE_TIMEOUT_MS:
+        raise JobmonError(
+            f'invalid value for parameter "{IDLE_TIMEOUT}": "{text}"',
+            sqlstate=INVALID_PARAMETER_VALUE,
+            detail="The value must be 0 (no timeout) or between 1s and 2147483647ms.",
+        )
+    return milliseconds
+
+
 def lock_timeout(plpy: Plpy) -> float:
     """How long a log write may wait for another session's lock; 0 means no limit."""
     value = _setting(plpy, LOCK_TIMEOUT)
@@ -69,6 +87,11 @@ def synchronous_commit(plpy: Plpy) -> str | None:
     """How the logging connection commits; None leaves it to the server's configuration."""
     value = _setting(plpy, SYNCHRONOUS_COMMIT)
     return None if value is None else parse_synchronous_commit(value)
+
+
+def idle_timeout(plpy: Plpy) -> int:
+    """Milliseconds after which an idle logging connection is closed; 0 means never."""
+    return parse_idle_timeout(_setting(plpy, IDLE_TIMEOUT) or IDLE_TIMEOUT_DEFAULT)
 
 
 def _setting(plpy: Plpy, name: str) -> str | None:

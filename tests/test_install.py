@@ -226,6 +226,7 @@ def test_only_the_documented_functions_run_with_the_owners_rights(
         "_job_log_status_changed",
         "_live_backends",
         "_lock_sql_job",
+        "_logging_sessions",
         "_open_logging_connection",
     ]
     for name, settings in rows:

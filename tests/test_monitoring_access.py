@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from fix_cluster import PUBLIC_FUNCTIONS, SCHEMA, Cluster, refusal
+from fix_cluster import PUBLIC_FUNCTIONS, SCHEMA, TEMPLATE, Cluster, refusal, started_cluster
 from monitoring import ALL_CLEAR, check_job_status, finished_job
 from readme import MONITORING, marked_block, readme_sql
 
@@ -23,6 +26,7 @@ MONITOR_FUNCTIONS = PUBLIC_FUNCTIONS | {
     "show_job_status(text, text, integer)",
     "show_job_status(text, integer)",
     "show_running(integer)",
+    "_logging_sessions()",
 }
 
 
@@ -147,3 +151,145 @@ def test_cron_check_prints_nothing_while_all_is_well(
     assert monitor.execute(query).fetchall() == [
         ("FAILED_RUN", "BROKEN", "3 consecutive CRITICAL runs")
     ]
+
+
+def test_the_job_runner_grants_do_not_run_the_checks(cluster: Cluster, db: str) -> None:
+    """As the README says: check_job_status() also reads job_check_log and job_check_config."""
+    with cluster.connect(db) as conn:
+        conn.execute("CREATE ROLE job_runner LOGIN")
+        try:
+            conn.execute(readme_sql("job-runner"))
+            with cluster.connect(db, user="job_runner") as runner:
+                refusal(
+                    runner,
+                    f"SELECT * FROM {SCHEMA}.check_job_status()",
+                    psycopg.errors.InsufficientPrivilege,
+                )
+        finally:
+            conn.execute("DROP OWNED BY job_runner")
+            conn.execute("DROP ROLE job_runner")
+
+
+# The recipes as a DBA pastes them: role monitor with a password, over TCP, where the
+# server asks for it; the password from the OS user's ~/.pgpass (here PGPASSFILE).
+PASSWORD = "right one"
+PROMPT = "Password for user"
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[Cluster]:
+    """A cluster that asks every role but postgres for a password over TCP."""
+    hba = [
+        "local all all trust",
+        "host all postgres 127.0.0.1/32 trust",
+        "host all all 127.0.0.1/32 scram-sha-256",
+    ]
+    with started_cluster(hba=hba) as running:
+        running.create_template()
+        with running.connect(TEMPLATE) as conn:
+            conn.execute(f"CREATE ROLE monitor LOGIN PASSWORD '{PASSWORD}'")
+            conn.execute(readme_sql("monitor"))
+        yield running
+
+
+def recipe_environment(tmp_path: Path, password: str | None) -> dict[str, str]:
+    """The environment of the OS user that runs a recipe: its .pgpass, and no terminal."""
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("" if password is None else f"*:*:*:monitor:{password}\n")
+    passfile.chmod(0o600)
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    return {**inherited, "PGPASSFILE": str(passfile)}
+
+
+def run_detached(command: list[str], environment: dict[str, str]) -> tuple[int, str, float]:
+    """Exit status, output (stdout and stderr) and seconds of ``command``, run with no
+    terminal and nothing to read: a password prompt would show in the output."""
+    started = time.monotonic()
+    done = subprocess.run(
+        command,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        start_new_session=True,
+    )
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - started
+
+
+def cron_command(host: str, port: int, dbname: str) -> str:
+    """The command of the documented crontab line, with this cluster's address."""
+    (line,) = [
+        line
+        for line in marked_block(MONITORING, "cron", "pg_jobmon").splitlines()
+        if line.startswith("*/5")
+    ]
+    fields = line.split(maxsplit=6)
+    assert fields[5] == "postgres", "the crontab line names its OS user"
+    command = fields[6]
+    for documented, actual in (("-h localhost", f"-h {host}"), ("-p 5432", f"-p {port}")):
+        assert command.count(documented) == 1, documented
+        command = command.replace(documented, actual)
+    assert command.count(" -U monitor ") == 1 and command.count(" -d app ") == 1
+    return command.replace(" -d app ", f" -d {dbname} ")
+
+
+def plugin_command(script: Path, host: str, port: int) -> list[str]:
+    return [str(script), "-h", host, "-p", str(port), "-d", TEMPLATE, "-U", "monitor"]
+
+
+def test_the_recipes_log_in_as_monitor_with_the_pgpass_password(
+    guarded: Cluster, tmp_path: Path
+) -> None:
+    script = plugin(tmp_path)
+    host, port = guarded.node.host, int(guarded.node.port)
+    environment = recipe_environment(tmp_path, PASSWORD)
+    cron = ["sh", "-c", cron_command(host, port, TEMPLATE)]
+    assert run_detached(cron, environment)[:2] == (0, "")
+    status, output, _ = run_detached(plugin_command(script, host, port), environment)
+    assert (status, output) == (0, "OK: All jobs run successfully\n")
+    with guarded.connect(TEMPLATE) as conn:
+        for _ in range(3):
+            finished_job(conn, "recipe", fail_level=3)
+        try:
+            assert run_detached(cron, environment)[:2] == (
+                0,
+                "FAILED_RUN|RECIPE|3 consecutive CRITICAL runs\n",
+            )
+            status, output, _ = run_detached(plugin_command(script, host, port), environment)
+            assert (status, output) == (2, "CRITICAL: RECIPE: 3 consecutive CRITICAL runs\n")
+        finally:
+            conn.execute(f"DELETE FROM {SCHEMA}.job_check_log")
+
+
+@pytest.mark.parametrize(
+    ("password", "error"),
+    [("wrong", 'password authentication failed for user "monitor"'), (None, "no password")],
+)
+def test_the_recipes_never_ask_for_a_password(
+    guarded: Cluster, tmp_path: Path, password: str | None, error: str
+) -> None:
+    script = plugin(tmp_path)
+    host, port = guarded.node.host, int(guarded.node.port)
+    environment = recipe_environment(tmp_path, password)
+    status, output, _ = run_detached(["sh", "-c", cron_command(host, port, TEMPLATE)], environment)
+    assert status == 2 and error in output and PROMPT not in output
+    status, output, _ = run_detached(plugin_command(script, host, port), environment)
+    assert status == 3 and output.startswith("UNKNOWN: check_job_status() failed: ")
+    assert error in output and PROMPT not in output
+
+
+@pytest.mark.slow
+def test_the_recipes_give_up_on_a_server_that_never_answers(tmp_path: Path) -> None:
+    """A port that takes connections and never answers: each recipe ends in 10 seconds."""
+    script = plugin(tmp_path)
+    environment = recipe_environment(tmp_path, PASSWORD)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        status, output, took = run_detached(
+            ["sh", "-c", cron_command("127.0.0.1", port, "app")], environment
+        )
+        assert status == 2 and "timeout expired" in output and 9 < took < 30
+        status, output, took = run_detached(plugin_command(script, "127.0.0.1", port), environment)
+        assert status == 3 and "timeout expired" in output and 9 < took < 30

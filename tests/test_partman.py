@@ -22,6 +22,7 @@ import pytest
 import testgres
 from fix_cluster import SCHEMA, Cluster, logger_application_name, scalar, steps
 from monitoring import ALL_CLEAR, check_job_status
+from readme import readme_sql
 
 _PG_CONFIG = testgres.get_pg_config()
 _CONTROL = Path(_PG_CONFIG["SHAREDIR"]) / "extension" / "pg_partman.control"
@@ -32,7 +33,8 @@ if not _CONTROL.exists():
         allow_module_level=True,
     )
 
-RUNNER = "partman_runner"
+# The role of the README's pg_partman grants.
+RUNNER = "partman_user"
 PARENT = "public.events"
 SETUP_JOB = "PARTMAN SETUP PARENT: PUBLIC.EVENTS"
 CREATE_TABLE_JOB = "PARTMAN CREATE TABLE: PUBLIC.EVENTS"
@@ -65,8 +67,7 @@ def runner(cluster: Cluster, db: str, conn: psycopg.Connection) -> Iterator[psyc
             f"GRANT ALL ON ALL TABLES IN SCHEMA partman TO {RUNNER}",
             f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA partman TO {RUNNER}",
             f"GRANT CREATE ON SCHEMA public TO {RUNNER}",
-            f"GRANT USAGE ON SCHEMA {SCHEMA} TO {RUNNER}",
-            f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO {RUNNER}",
+            readme_sql("partman"),
         ):
             conn.execute(grant)
         with cluster.connect(db, user=RUNNER) as session:

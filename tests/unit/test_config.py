@@ -87,6 +87,12 @@ def test_synchronous_commit_goes_into_the_session_options() -> None:
     assert keywords["options"] == SESSION_OPTIONS + " -c synchronous_commit=off"
 
 
+@pytest.mark.parametrize("milliseconds", [600_000, 0])
+def test_idle_timeout_goes_into_the_session_options(milliseconds: int) -> None:
+    keywords = connection_keywords(None, SERVER, "appdb", 5, idle_timeout_ms=milliseconds)
+    assert keywords["options"] == SESSION_OPTIONS + f" -c idle_session_timeout={milliseconds}"
+
+
 def test_describe_never_shows_the_password() -> None:
     keywords = connection_keywords({"username": "w", "pwd": "hunter2"}, SERVER, "appdb", 1)
     text = describe(keywords)

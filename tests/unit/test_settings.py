@@ -6,9 +6,12 @@ import pytest
 
 from plpython_src.errors import JobmonError
 from plpython_src.settings import (
+    IDLE_TIMEOUT,
+    IDLE_TIMEOUT_DEFAULT,
     LOCK_TIMEOUT,
     SYNCHRONOUS_COMMIT,
     parse_duration,
+    parse_idle_timeout,
     parse_synchronous_commit,
 )
 
@@ -65,3 +68,35 @@ def test_synchronous_commit_refuses_anything_else(text: str) -> None:
     assert raised.value.message == f'invalid value for parameter "{SYNCHRONOUS_COMMIT}": "{text}"'
     assert raised.value.sqlstate == "22023"
     assert raised.value.hint is not None and "remote_apply" in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "milliseconds"),
+    [
+        (IDLE_TIMEOUT_DEFAULT, 600_000),
+        ("0", 0),
+        ("1s", 1000),
+        ("1000", 1000),
+        ("1.5min", 90_000),
+        ("2147483647ms", 2_147_483_647),
+    ],
+)
+def test_idle_timeout_in_milliseconds(text: str, milliseconds: int) -> None:
+    assert parse_idle_timeout(text) == milliseconds
+
+
+@pytest.mark.parametrize("text", ["999ms", "500us", "25d", "2147483648"])
+def test_idle_timeout_out_of_range_is_refused_with_the_range(text: str) -> None:
+    with pytest.raises(JobmonError) as raised:
+        parse_idle_timeout(text)
+    assert raised.value.message == f'invalid value for parameter "{IDLE_TIMEOUT}": "{text}"'
+    assert raised.value.sqlstate == "22023"
+    assert raised.value.detail == "The value must be 0 (no timeout) or between 1s and 2147483647ms."
+
+
+@pytest.mark.parametrize("text", ["later", "-1s", "10 minutes"])
+def test_idle_timeout_that_is_no_time_is_refused_with_the_units(text: str) -> None:
+    with pytest.raises(JobmonError) as raised:
+        parse_idle_timeout(text)
+    assert raised.value.message == f'invalid value for parameter "{IDLE_TIMEOUT}": "{text}"'
+    assert raised.value.hint is not None and '"min"' in raised.value.hint
