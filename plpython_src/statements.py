@@ -136,13 +136,15 @@ STEP_ACCESS = Statement(
 # A caught error, written on the job's step if that step is still open, else on a step
 # of its own (action FAIL JOB): a step that ended keeps its own record. The status is
 # the text given, else the alert text of the code given. It returns the step's id; no
-# row means the job is missing or not the caller's. Only failures need it.
+# row means the job is missing or not the caller's, or the alert code is missing. Only
+# failures need it.
 FAIL_STEP, FAIL_STEP_AS_MEMBER = _for_owner_and_members(
     "pg_jobmon_fail_step",
     ("bigint", "bigint", "text", "integer", "text", "text", "text", "text", "text", "text"),
-    "WITH job AS (SELECT j.job_id FROM {schema}.job_log AS j WHERE j.job_id = $1 AND {who}),"
-    " error AS (SELECT coalesce($3, (SELECT t.alert_text FROM {schema}.job_status_text AS t"
-    " WHERE t.alert_code = $4), 'alert code ' || $4) AS status),"
+    "WITH error AS (SELECT coalesce($3, (SELECT t.alert_text"
+    " FROM {schema}.job_status_text AS t WHERE t.alert_code = $4)) AS status),"
+    " job AS (SELECT j.job_id FROM {schema}.job_log AS j, error"
+    " WHERE j.job_id = $1 AND error.status IS NOT NULL AND {who}),"
     " ended AS (UPDATE {schema}.job_detail AS d"
     " SET end_time = now(),"
     " elapsed_time = extract(epoch FROM now() - d.start_time)::real,"

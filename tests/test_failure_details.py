@@ -235,6 +235,9 @@ def test_its_own_failures_are_warnings_naming_the_job(
         "could not log job id 424242 as failed: plpy.Error: job id 424242 does not exist",
         f"could not log job id {job_id} as failed: plpy.Error: alert code 9 does not exist",
     ]
+    # An alert code that job_status_text lacks is refused before anything is written.
+    assert details(conn, job_id) == []
+    assert job_status(conn, job_id) is None
 
 
 def test_a_failed_log_write_does_not_hide_the_callers_error(
