@@ -38,6 +38,28 @@ def fail_job(plpy: Plpy, p_job_id: int | None, p_fail_level: int | None) -> None
     jobs.finish_job(plpy, p_job_id, p_fail_level)
 
 
+@sql_function(
+    "_fail_step(p_job_id bigint, p_step_id bigint, p_status text, p_alert_code integer,"
+    " p_message text, p_sqlstate text, p_detail text, p_hint text, p_context text)"
+    " RETURNS bigint"
+)
+def _fail_step(
+    plpy: Plpy,
+    p_job_id: int | None,
+    p_step_id: int | None,
+    p_status: str | None,
+    p_alert_code: int | None,
+    p_message: str | None,
+    p_sqlstate: str | None,
+    p_detail: str | None,
+    p_hint: str | None,
+    p_context: str | None,
+) -> int:
+    # sql_step's and fail_job_with_error's record of a caught error (see jobs.fail_step).
+    error = (p_sqlstate, p_detail, p_hint, p_context)
+    return jobs.fail_step(plpy, p_job_id, p_step_id, p_status, p_alert_code, p_message, error)
+
+
 @sql_function("_cancel_running_job(p_job_id bigint) RETURNS boolean")
 def _cancel_running_job(plpy: Plpy, p_job_id: int) -> bool:
     # Not SECURITY DEFINER: the signal is sent with the caller's rights.

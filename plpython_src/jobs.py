@@ -208,3 +208,44 @@ def _returned_id(result: pq.abc.PGresult) -> int:
 
 def _changed(result: pq.abc.PGresult) -> bool:
     return bool(result.command_tuples)
+
+
+def fail_step(
+    plpy: Plpy,
+    job_id: int | None,
+    step_id: int | None,
+    status: str | None,
+    alert_code: int | None,
+    message: str | None,
+    error: tuple[str | None, str | None, str | None, str | None],
+) -> int:
+    """Log a caught error on a job; return the id of the step that holds it.
+
+    The step is ``step_id`` while it is open, else a step of its own. ``status``, or else
+    the alert text of ``alert_code``; ``error``: SQLSTATE, detail, hint, context, where
+    an empty text, as PL/pgSQL gives for an absent field, is stored as NULL.
+    """
+    _require(job_id, "job id")
+    if status is None:
+        _require(alert_code, "alert code")
+    role = caller.current_user(plpy)
+    fields = tuple(value or None for value in error)
+    params = _encode((job_id, step_id, status, alert_code, message, *fields, role))
+    try:
+        result = connection.run(plpy, statements.FAIL_STEP, params)
+        if not result.ntuples:
+            # The job is missing or not the caller's; if neither, the alert code is missing.
+            owner = _check_job(plpy, job_id, role)
+            if owner != role:
+                result = connection.run(plpy, statements.FAIL_STEP_AS_MEMBER, params)
+    except JobmonError as error_of_write:
+        if error_of_write.sqlstate == FOREIGN_KEY_VIOLATION:
+            raise not_found("job id", job_id) from None
+        raise
+    if not result.ntuples:
+        raise JobmonError(
+            f"alert code {alert_code} does not exist",
+            sqlstate=INVALID_PARAMETER_VALUE,
+            hint="The alert codes and their texts are the rows of job_status_text.",
+        )
+    return _returned_id(result)

@@ -70,18 +70,19 @@ def _member(role: str) -> str:
 
 
 def _for_owner_and_members(
-    name: str, param_types: tuple[str, ...], template: str
+    name: str, param_types: tuple[str, ...], template: str, *, on_demand: bool = False
 ) -> tuple[Statement, Statement]:
     """Two forms of a write to job ``j``, whose caller is named by the last parameter.
 
     The first writes only for the job's owner: the common case, and the cheap one. The
     second writes for any member of the owner role, and runs only after the first wrote
     nothing to a job that the caller turned out to be a member of. Each checks in the
-    statement itself, so no row written means missing or refused.
+    statement itself, so no row written means missing or refused. ``on_demand``: the
+    first form too is prepared by its first use.
     """
     role = f"${len(param_types)}"
     return (
-        Statement(name, param_types, template.replace("{who}", f"j.owner = {role}")),
+        Statement(name, param_types, template.replace("{who}", f"j.owner = {role}"), on_demand),
         Statement(
             f"{name}_as_member",
             param_types,
@@ -149,6 +150,35 @@ END_DEAD_JOBS = Statement(
     on_demand=True,
 )
 
+# A caught error, written on the job's step if that step is still open, else on a step
+# of its own (action FAIL JOB): a step that ended keeps its own record. The status is
+# the text given, else the alert text of the code given. It returns the step's id; no
+# row means the job is missing or not the caller's, or the alert code is missing. Only
+# failures need it.
+FAIL_STEP, FAIL_STEP_AS_MEMBER = _for_owner_and_members(
+    "pg_jobmon_fail_step",
+    ("bigint", "bigint", "text", "integer", "text", "text", "text", "text", "text", "text"),
+    "WITH error AS (SELECT coalesce($3, (SELECT t.alert_text"
+    " FROM {schema}.job_status_text AS t WHERE t.alert_code = $4)) AS status),"
+    " job AS (SELECT j.job_id FROM {schema}.job_log AS j, error"
+    " WHERE j.job_id = $1 AND error.status IS NOT NULL AND {who}),"
+    " ended AS (UPDATE {schema}.job_detail AS d"
+    " SET end_time = now(),"
+    " elapsed_time = extract(epoch FROM now() - d.start_time)::real,"
+    " status = error.status, message = $5, sqlstate = $6,"
+    " error_detail = $7, error_hint = $8, error_context = $9"
+    " FROM job, error"
+    " WHERE d.step_id = $2 AND d.job_id = job.job_id AND d.end_time IS NULL"
+    " RETURNING d.step_id),"
+    " added AS (INSERT INTO {schema}.job_detail (job_id, action, start_time, end_time,"
+    " elapsed_time, status, message, sqlstate, error_detail, error_hint, error_context)"
+    " SELECT job.job_id, 'FAIL JOB', now(), now(), 0, error.status, $5, $6, $7, $8, $9"
+    " FROM job, error WHERE NOT EXISTS (SELECT FROM ended)"
+    " RETURNING step_id)"
+    " SELECT step_id FROM ended UNION ALL SELECT step_id FROM added",
+    on_demand=True,
+)
+
 ALL = (
     ADD_JOB,
     ADD_STEP,
@@ -160,6 +190,8 @@ ALL = (
     JOB_ACCESS,
     STEP_ACCESS,
     END_DEAD_JOBS,
+    FAIL_STEP,
+    FAIL_STEP_AS_MEMBER,
 )
 
 

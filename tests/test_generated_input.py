@@ -333,6 +333,11 @@ FUNCTIONS = {
         Function("show_running(integer)", (integers,), defaults=1),
         Function("check_job_status()", ()),
         Function("check_job_status(interval)", (intervals,)),
+        Function(
+            "fail_job_with_error(bigint,bigint,text,text,text,text,text,integer)",
+            (ids, ids, texts, texts, texts, texts, texts, integers),
+            defaults=4,
+        ),
     )
 }
 WRITERS = {"add_job", "add_step", "update_step", "close_job", "fail_job"}
@@ -536,6 +541,9 @@ class Bench:
             )
         )
 
+    def bigint(self, value: object) -> int:
+        return int(scalar(self.conn, "SELECT %s::bigint", (value,)))
+
     def holds(self, query: str, params: Sequence[object]) -> bool:
         """Whether ``query`` (one boolean) is true of the log."""
         return bool(scalar(self.conn, query, tuple(params)))
@@ -588,6 +596,9 @@ def check_log(
             return
         assert outcome.rows is not None
         check_write(bench, function, params, outcome.rows[0][0], before, after, jobs, steps)
+        return
+    if name == "fail_job_with_error":
+        check_fail_job_with_error(bench, params, outcome, before, after, jobs, steps)
         return
     # sql_step, sql_job and job_log_clear: whatever they started, they ended.
     new_running = after.running_jobs & jobs.added
@@ -716,6 +727,45 @@ def check_sql_step(
         f" AND starts_with(message, %s) FROM {SCHEMA}.job_detail WHERE step_id = %s",
         (params[0], params[1], status, message_prefix, step),
     ), f"sql_step returned {succeeded} but its step does not say {status}"
+
+
+def check_fail_job_with_error(
+    bench: Bench,
+    params: Sequence[object],
+    outcome: Outcome,
+    before: LogState,
+    after: LogState,
+    jobs: Change,
+    steps: Change,
+) -> None:
+    """It never raises: an error is an argument's cast, before the call. It records the
+    error on one step of the job and fails the job, or (with a WARNING) writes nothing."""
+    unchanged = jobs.none and steps.none and before.checks == after.checks
+    if outcome.error is not None:
+        assert unchanged, f"fail_job_with_error failed and wrote: jobs {jobs}, steps {steps}"
+        return
+    if currently_in_test_context():
+        event("fail_job_with_error", "recorded" if jobs.changed else "only warned")
+    if not jobs.changed:
+        assert unchanged, f"fail_job_with_error wrote but did not fail the job: {steps}"
+        return
+    (job,) = jobs.changed
+    assert not jobs.added and not jobs.removed and job == bench.bigint(params[0]), jobs
+    assert not steps.removed and len(steps.added | steps.changed) == 1, steps
+    (step,) = steps.added | steps.changed
+    assert after.step_jobs[step] == job and step not in after.open_steps
+    if steps.changed:
+        assert step in before.open_steps, "fail_job_with_error overwrote a finished step"
+        assert step == bench.bigint(params[1]), "fail_job_with_error ended another step"
+    level = params[7] if len(params) > 7 and params[7] is not None else 3
+    assert bench.holds(
+        f"SELECT j.status = t.alert_text AND d.status = t.alert_text"
+        f" AND d.message = 'ERROR: ' || coalesce(%s::text, '')"
+        f" AND (d.step_id = %s::bigint OR d.action = 'FAIL JOB')"
+        f" FROM {SCHEMA}.job_log AS j, {SCHEMA}.job_detail AS d, {SCHEMA}.job_status_text AS t"
+        f" WHERE j.job_id = %s AND d.step_id = %s AND t.alert_code = %s::integer",
+        (params[3] if len(params) > 3 else None, params[1], job, step, level),
+    ), f"fail_job_with_error did not record step {step} and job {job} as it was told"
 
 
 SQL_JOB_RESULT = re.compile(

@@ -32,6 +32,11 @@ COLUMNS = {
         ("elapsed_time", "real", False, None),
         ("status", "text", False, None),
         ("message", "text", False, None),
+        # New in 2.0.0, after 1.5.0's columns: a caught error's fields.
+        ("sqlstate", "text", False, None),
+        ("error_detail", "text", False, None),
+        ("error_hint", "text", False, None),
+        ("error_context", "text", False, None),
     ],
     "job_check_log": [
         ("job_id", "bigint", True, None),
@@ -168,6 +173,9 @@ def test_public_function_signatures(conn: psycopg.Connection) -> None:
         " OUT job_name text, OUT alert_text text) SETOF record",
         "close_job(p_job_id bigint) void",
         "fail_job(p_job_id bigint, p_fail_level integer DEFAULT 3) void",
+        "fail_job_with_error(p_job_id bigint, p_step_id bigint, p_sqlstate text,"
+        " p_message text, p_detail text DEFAULT NULL::text, p_hint text DEFAULT NULL::text,"
+        " p_context text DEFAULT NULL::text, p_fail_level integer DEFAULT 3) void",
         "job_log_clear(p_interval interval) void",
         "show_detail(p_id bigint) SETOF jobmon.job_detail",
         "show_detail(p_name text, integer DEFAULT 1) SETOF jobmon.job_detail",

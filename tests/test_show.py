@@ -93,7 +93,13 @@ def test_show_detail(conn: psycopg.Connection, history: dict[str, list[int]]) ->
     assert rows.fetchall() == steps_of(nightly[0])
     rows = conn.execute(f"SELECT job_id, step_id FROM {SCHEMA}.show_detail('nightly', 2)")
     assert rows.fetchall() == steps_of(nightly[0], nightly[1])
-    assert [len(row) for row in conn.execute(f"SELECT * FROM {SCHEMA}.show_detail(1)")] == [8, 8]
+    shown = conn.execute(f"SELECT * FROM {SCHEMA}.show_detail(1)")
+    assert [len(row) for row in shown] == [12, 12]
+    # 1.5.0's eight columns first, in their order; the error's fields after them.
+    assert [column.name for column in shown.description or []] == [
+        *("job_id", "step_id", "action", "start_time", "end_time", "elapsed_time"),
+        *("status", "message", "sqlstate", "error_detail", "error_hint", "error_context"),
+    ]
 
 
 def test_show_running_lists_jobs_whose_session_runs_them(

@@ -344,6 +344,14 @@ def test_after_the_update_logging_is_autonomous_on_the_new_path_without_dblink(
             runner.execute(f"SELECT {SCHEMA}.update_step(%s, 'CRITICAL', 'boom')", (step_id,))
             runner.execute(f"SELECT {SCHEMA}.fail_job(%s)", (job_id,))
             runner.execute("SELECT 1 / 0")
+        # sql_step's record of a failure goes through an internal function new in 2.0.0.
+        failing = add_job(runner, "failing step after update")
+        call = f"SELECT {SCHEMA}.sql_step(%s, 'divide', 'SELECT 1 / 0')"
+        assert scalar(runner, call, (failing,)) is False
+        recorded = f"SELECT message, sqlstate FROM {SCHEMA}.job_detail WHERE job_id = %s"
+        assert runner.execute(recorded, (failing,)).fetchall() == [
+            ("ERROR: division by zero", "22012")
+        ]
         runner_pid = runner.info.backend_pid
         assert [app for _, app in old_cluster.loggers(old_db)] == [
             logger_application_name(runner_pid)

@@ -1,4 +1,6 @@
 -- job_detail: the steps of each job; add_step inserts one, update_step ends it.
+-- The trailing error columns (new in 2.0.0, after 1.5.0's columns) keep the SQLSTATE,
+-- detail, hint and context of an error that ended the step; NULL for any other step.
 CREATE TABLE @extschema@.job_detail (
     job_id bigint NOT NULL
         CONSTRAINT job_detail_job_id_fkey REFERENCES @extschema@.job_log (job_id)
@@ -9,7 +11,11 @@ CREATE TABLE @extschema@.job_detail (
     end_time timestamptz,
     elapsed_time real,
     status text,
-    message text
+    message text,
+    sqlstate text,
+    error_detail text,
+    error_hint text,
+    error_context text
 );
 
 CREATE INDEX job_detail_job_id_idx ON @extschema@.job_detail (job_id);
