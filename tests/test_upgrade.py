@@ -352,6 +352,15 @@ def test_after_the_update_logging_is_autonomous_on_the_new_path_without_dblink(
         assert runner.execute(recorded, (failing,)).fetchall() == [
             ("ERROR: division by zero", "22012")
         ]
+        # So does the exception handlers' call, new in 2.0.0.
+        runner.execute(
+            f"SELECT {SCHEMA}.fail_job_with_error(%s, NULL, '22012', 'division by zero')",
+            (failing,),
+        )
+        assert (
+            scalar(runner, f"SELECT status FROM {SCHEMA}.job_log WHERE job_id = %s", (failing,))
+            == "CRITICAL"
+        )
         runner_pid = runner.info.backend_pid
         assert [app for _, app in old_cluster.loggers(old_db)] == [
             logger_application_name(runner_pid)

@@ -1,6 +1,8 @@
 -- A role granted EXECUTE on one of the functions that write the log keeps the right to
 -- log: in 2.0.0 those functions call internal ones that PUBLIC may not execute, and such a
 -- role gets EXECUTE on them, as a new install's job runner has it (README, Privileges).
+-- So does fail_job_with_error(), the logging call new in 2.0.0 for exception handlers:
+-- it writes nothing that update_step and fail_job could not.
 DO $update$
 DECLARE
     v_writers constant text[] := ARRAY[
@@ -40,7 +42,7 @@ BEGIN
         internal AS (
             SELECT p.oid
             FROM member AS p
-            WHERE p.proname LIKE '\_%'
+            WHERE (p.proname LIKE '\_%' OR p.proname = 'fail_job_with_error')
                 AND p.prorettype <> 'pg_catalog.trigger'::pg_catalog.regtype
                 AND NOT pg_catalog.has_function_privilege('public', p.oid, 'EXECUTE')
         )
