@@ -151,15 +151,17 @@ def test_a_job_of_a_crashed_server_is_ended_after_the_restart() -> None:
         crashing.create_template()
         with crashing.connect() as admin:
             admin.execute(f"CREATE DATABASE jobs TEMPLATE {TEMPLATE}")
-        with crashing.connect("jobs") as session:
+        with crashing.connect("jobs") as session, crashing.connect("jobs") as bystander:
             job_id = add_job(session, "crashed")
-            # A backend killed outright makes the server reset every session.
+            # A backend killed outright makes the server reset every session: the
+            # bystander's going tells that the reset has begun.
             os.kill(session.info.backend_pid, signal.SIGKILL)
+            wait_until(lambda: not answers(bystander), timeout=30, what="the server to reset")
 
         def restarted() -> bool:
             try:
-                with crashing.connect("jobs", connect_timeout=2):
-                    return True
+                with crashing.connect("jobs", connect_timeout=2) as conn:
+                    return answers(conn)
             except psycopg.OperationalError:
                 return False
 
@@ -167,6 +169,14 @@ def test_a_job_of_a_crashed_server_is_ended_after_the_restart() -> None:
         with crashing.connect("jobs") as conn:
             add_job(conn, "crashed")
             assert job_row(conn, job_id)[0] == "CRITICAL"
+
+
+def answers(conn: psycopg.Connection) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return False
+    return True
 
 
 @pytest.mark.slow
