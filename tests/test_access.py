@@ -52,24 +52,29 @@ def test_job_runner_grants_are_enough_and_no_more(
     cluster: Cluster, db: str, conn: psycopg.Connection
 ) -> None:
     conn.execute("CREATE ROLE job_runner LOGIN")
-    run_readme_sql(conn, "job-runner")
-    with cluster.connect(db, user="job_runner") as runner:
-        job_id = add_job(runner, "runner job")
-        step = runner.execute(f"SELECT {SCHEMA}.add_step(%s, 'one')", (job_id,)).fetchone()
-        assert step is not None
-        runner.execute(f"SELECT {SCHEMA}.update_step(%s, 'OK', 'fine')", (step[0],))
-        runner.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
-        owner = runner.execute(f"SELECT owner, status FROM {SCHEMA}.job_log").fetchone()
-        assert owner == ("job_runner", "OK")
-        # Writing goes through the functions only; the settings stay unreadable.
-        for statement in (
-            f"INSERT INTO {SCHEMA}.job_log (owner, job_name, start_time, pid)"
-            " VALUES ('x', 'X', now(), 1)",
-            f"UPDATE {SCHEMA}.job_log SET status = 'OK'",
-            f"SELECT * FROM {SCHEMA}.dblink_mapping_jobmon",
-        ):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                runner.execute(statement)
+    try:
+        run_readme_sql(conn, "job-runner")
+        with cluster.connect(db, user="job_runner") as runner:
+            job_id = add_job(runner, "runner job")
+            step = runner.execute(f"SELECT {SCHEMA}.add_step(%s, 'one')", (job_id,)).fetchone()
+            assert step is not None
+            runner.execute(f"SELECT {SCHEMA}.update_step(%s, 'OK', 'fine')", (step[0],))
+            runner.execute(f"SELECT {SCHEMA}.close_job(%s)", (job_id,))
+            owner = runner.execute(f"SELECT owner, status FROM {SCHEMA}.job_log").fetchone()
+            assert owner == ("job_runner", "OK")
+            # Writing goes through the functions only; the settings stay unreadable.
+            for statement in (
+                f"INSERT INTO {SCHEMA}.job_log (owner, job_name, start_time, pid)"
+                " VALUES ('x', 'X', now(), 1)",
+                f"UPDATE {SCHEMA}.job_log SET status = 'OK'",
+                f"SELECT * FROM {SCHEMA}.dblink_mapping_jobmon",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    runner.execute(statement)
+    finally:
+        # Roles belong to the cluster, which every test shares.
+        conn.execute("DROP OWNED BY job_runner")
+        conn.execute("DROP ROLE job_runner")
 
 
 def test_role_without_grants_reaches_nothing_of_the_log(

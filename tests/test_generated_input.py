@@ -584,6 +584,7 @@ def check_log(
     jobs = change(before.jobs, after.jobs)
     steps = change(before.steps, after.steps)
     name = function.name
+    jobs, steps = dead_job_ended(bench, name, after, jobs, steps)
     unchanged = jobs.none and steps.none and before.checks == after.checks
     if name in READERS:
         assert unchanged, f"{name} wrote to the log: jobs {jobs}, steps {steps}"
@@ -614,6 +615,38 @@ def check_log(
         check_sql_job(bench, outcome, jobs, steps, after)
     else:
         check_job_log_clear(bench, outcome, jobs, steps)
+
+
+def dead_job_ended(
+    bench: Bench, name: str, after: LogState, jobs: Change, steps: Change
+) -> tuple[Change, Change]:
+    """The changes less the end of the job whose session is gone, checked here.
+
+    add_job (sql_job's too) ends it when it starts a run of the same name, and
+    job_log_clear ends it whatever the name. Nothing else may, and nothing ends the job
+    of the live session.
+    """
+    orphan = bench.refs["orphan_job"]
+    ended = [
+        step
+        for step in steps.added
+        if after.step_jobs[step] == orphan
+        and bench.holds(
+            f"SELECT action = 'SESSION ENDED' FROM {SCHEMA}.job_detail WHERE step_id = %s",
+            (step,),
+        )
+    ]
+    if not ended:
+        return jobs, steps
+    assert name in ("add_job", "sql_job", "job_log_clear"), f"{name} ended the dead job"
+    (step,) = ended
+    assert orphan in jobs.changed and bench.holds(
+        f"SELECT status = 'CRITICAL' FROM {SCHEMA}.job_log WHERE job_id = %s", (orphan,)
+    ), "the dead job got its step but was not ended as failed"
+    return (
+        Change(jobs.added, jobs.removed, jobs.changed - {orphan}),
+        Change(steps.added - {step}, steps.removed, steps.changed),
+    )
 
 
 def check_read(
