@@ -13,13 +13,14 @@ import psycopg
 import pytest
 from fix_cluster import SCHEMA, Cluster, add_job, scalar
 from monitoring import check_job_status, configure, finished_job
+from readme import readme_sql, reference_sql
 
 # A close_job that waits for nothing takes milliseconds; these bounds only tell "did not
 # wait" from "waited", loosely enough for a slow machine.
 NO_WAIT_SECONDS = 2.0
 # _apply_retention()'s batch: runs, and steps, deleted per call at most.
-BATCH_RUNS = 200
-BATCH_STEPS = 1000
+BATCH_RUNS = 100
+BATCH_STEPS = 500
 
 
 def retain(conn: psycopg.Connection, name: str, **limits: Any) -> None:
@@ -194,12 +195,13 @@ def test_the_function_takes_any_case_and_names_without_a_row(conn: psycopg.Conne
 
 
 def test_rows_are_checked(conn: psycopg.Connection) -> None:
-    for name, limits in [
+    rows: list[tuple[str, dict[str, Any]]] = [
         ("nightly", {}),
         ("NIGHTLY", {"keep_succeeded": "0"}),
         ("NIGHTLY", {"keep_failed": "-1 day"}),
         ("NIGHTLY", {"keep_runs": 0}),
-    ]:
+    ]
+    for name, limits in rows:
         with pytest.raises(psycopg.errors.CheckViolation):
             retain(conn, name, **limits)
 
@@ -373,7 +375,7 @@ def test_two_sessions_closing_one_job_name_do_not_wait_for_each_other(
 def test_concurrent_closes_of_one_name_all_end(cluster: Cluster, db: str) -> None:
     """Sessions closing runs of one name at once, over a backlog: none errs or warns,
     and together they drain it."""
-    backlog = 2000
+    backlog = 1000
     with cluster.connect(db) as setup:
         retain(setup, "*", keep_succeeded="1 hour")
         old_runs(setup, "busy name", backlog, age="1 day", steps=2)
@@ -412,9 +414,33 @@ def test_a_backlog_drains_in_bounded_batches(conn: psycopg.Connection) -> None:
         runs, steps = runs_now, steps_now
         assert calls < 20
     assert (runs, steps) == (calls, 0)
-    # 1,000 runs of 2 steps, 200 a call (oldest first); then 2,010 steps of one run,
-    # 1,000 a call.
+    # 500 runs of 2 steps, 100 a call (oldest first); then 1,010 steps of one run, 500
+    # a call.
     assert calls == 5 + 3
+
+
+def test_the_readme_set_up(conn: psycopg.Connection) -> None:
+    """Successes kept 30 days, failures a year."""
+    conn.execute(readme_sql("retention"))
+    success, failure = (
+        old_runs(conn, "readme", 1, status, "40 days")[0] for status in ("OK", "CRITICAL")
+    )
+    old_failure = old_runs(conn, "readme", 1, "CRITICAL", "400 days")[0]
+    latest = finished_job(conn, "readme")
+    assert job_ids(conn, "readme") == [failure, latest]
+    assert success < failure and old_failure not in job_ids(conn, "readme")
+
+
+def test_draining_names_that_no_longer_run(conn: psycopg.Connection) -> None:
+    """The reference's loop, for names whose jobs no longer end."""
+    retain(conn, "*", keep_succeeded="1 day")
+    for name in ("gone", "also gone"):
+        old_runs(conn, name, 3 * BATCH_RUNS, age="2 days", steps=1)
+        finished_job(conn, name)
+    old_runs(conn, "never closed", 2, age="2 days")
+    conn.execute(reference_sql("retention-drain"))
+    assert count(conn, "job_log") == 2 + 1  # the latest of each name
+    assert count(conn, "job_detail") == 0
 
 
 def test_job_log_clear_is_unchanged_by_retention(conn: psycopg.Connection) -> None:
