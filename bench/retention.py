@@ -27,6 +27,8 @@ STEPS_PER_RUN = 2
 CALLS_WITHOUT = 2000
 # The closes timed in one server round trip, so that the client's own time is not counted.
 CHUNK = 500
+# Fresh sessions timed, each closing one job (most jobs run in a session of their own).
+FRESH_SESSIONS = 20
 
 # One close_job after another, each of a new run, each timed alone (milliseconds), and
 # whether any run of the backlog is left after it (looked at outside the timed part).
@@ -67,6 +69,8 @@ class Retention:
     with_backlog: list[float]
     calls_to_drain: int
     fill_seconds: float
+    fresh_without: list[float]
+    fresh_with: list[float]
 
     @property
     def added_median(self) -> float:
@@ -110,6 +114,17 @@ def _closes(conn: psycopg.Connection, calls: int) -> list[tuple[float, bool]]:
     return [(float(milliseconds), bool(left)) for milliseconds, left in rows]
 
 
+def _fresh_close(cluster: BenchCluster) -> float:
+    """Milliseconds of the close_job of a fresh session (its logging connection opened
+    by its add_job, not timed)."""
+    with cluster.connect() as conn:
+        row = conn.execute(f"SELECT {SCHEMA}.add_job(%s)", (JOB_NAME,)).fetchone()
+        assert row is not None
+        started = time.perf_counter()
+        conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (row[0],))
+        return (time.perf_counter() - started) * 1000
+
+
 def measure(cluster: BenchCluster, backlog: int = 1_000_000) -> Retention:
     with cluster.connect() as conn:
         started = time.perf_counter()
@@ -118,10 +133,12 @@ def measure(cluster: BenchCluster, backlog: int = 1_000_000) -> Retention:
         conn.execute(TIMED_CLOSES)
         _closes(conn, 50)  # the session's logging connection is open and warm
         without = [milliseconds for milliseconds, _ in _closes(conn, CALLS_WITHOUT)]
+        fresh_without = [_fresh_close(cluster) for _ in range(FRESH_SESSIONS)]
         conn.execute(
             f"INSERT INTO {SCHEMA}.job_retention (job_name, keep_succeeded, keep_failed)"
             " VALUES ('*', '30 days', '1 year')"
         )
+        fresh_with = [_fresh_close(cluster) for _ in range(FRESH_SESSIONS)]
         with_backlog: list[float] = []
         while True:
             chunk = _closes(conn, CHUNK)
@@ -130,7 +147,8 @@ def measure(cluster: BenchCluster, backlog: int = 1_000_000) -> Retention:
                 break
             if len(with_backlog) > backlog:
                 raise RuntimeError("the backlog does not drain")
-    return Retention(backlog, without, with_backlog, len(with_backlog), fill_seconds)
+    calls = len(with_backlog) + FRESH_SESSIONS
+    return Retention(backlog, without, with_backlog, calls, fill_seconds, fresh_without, fresh_with)
 
 
 def summary(result: Retention) -> str:
@@ -152,6 +170,12 @@ def summary(result: Retention) -> str:
     lines += [
         f"| added by retention | | {result.added_median:.2f} | {result.added_p99:.2f}"
         f" | {result.added_max:.2f} |",
+        "",
+        f"The close_job of a fresh session (median of {FRESH_SESSIONS}, its first retention"
+        " call included): without retention"
+        f" {statistics.median(result.fresh_without):.2f} ms, with the backlog"
+        f" {statistics.median(result.fresh_with):.2f} ms"
+        f" (max {max(result.fresh_with):.2f} ms).",
         "",
         f"The backlog drained in {result.calls_to_drain:,} close_job calls.",
     ]
