@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import first_call, footprint, report, workloads
+from bench import first_call, footprint, report, retention, workloads
 from bench.cluster import BenchCluster, bench_cluster
 from bench.workloads import Throughput
 
@@ -64,6 +64,7 @@ def measure(cluster: BenchCluster, options: argparse.Namespace) -> report.Findin
         read_only_stays_light=first_call.read_only_calls_stay_light(cluster),
         memory=footprint.session_memory(cluster),
         samples=footprint.growth(cluster, options.calls, samples=10),
+        retention=retention.measure(cluster, options.retention_backlog),
     )
 
 
@@ -117,6 +118,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each")
     parser.add_argument("--sessions", type=int, default=15, help="fresh sessions timed")
     parser.add_argument("--calls", type=int, default=100_000, help="calls in one session")
+    parser.add_argument(
+        "--retention-backlog", type=int, default=1_000_000, help="expired runs to drain"
+    )
     parser.add_argument(
         "--psycopg-impl",
         choices=["python", "c", "binary"],

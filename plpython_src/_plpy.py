@@ -27,3 +27,11 @@ class Plpy(Protocol):
         hint: str | None = None,
         sqlstate: str | None = None,
     ) -> Any: ...
+
+    def warning(
+        self,
+        msg: str,
+        *,
+        detail: str | None = None,
+        hint: str | None = None,
+    ) -> Any: ...

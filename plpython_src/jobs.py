@@ -90,17 +90,39 @@ def finish_job(
     _require(alert_code, "alert code")
     role = role or caller.current_user(plpy)
     params = _encode((job_id, alert_code, role))
-    if _changed(connection.run(plpy, statements.FINISH_JOB, params)):
-        return
-    # The job is missing or not the caller's; if neither, the alert code is missing.
-    owner = _check_job(plpy, job_id, role)
-    if owner != role and _changed(connection.run(plpy, statements.FINISH_JOB_AS_MEMBER, params)):
-        return
-    raise JobmonError(
-        f"alert code {alert_code} does not exist",
-        sqlstate=INVALID_PARAMETER_VALUE,
-        hint="The alert codes and their texts are the rows of job_status_text.",
-    )
+    finished = connection.run(plpy, statements.FINISH_JOB, params)
+    if not _changed(finished):
+        # The job is missing or not the caller's; if neither, the alert code is missing.
+        owner = _check_job(plpy, job_id, role)
+        if owner != role:
+            finished = connection.run(plpy, statements.FINISH_JOB_AS_MEMBER, params)
+        if not _changed(finished):
+            raise JobmonError(
+                f"alert code {alert_code} does not exist",
+                sqlstate=INVALID_PARAMETER_VALUE,
+                hint="The alert codes and their texts are the rows of job_status_text.",
+            )
+    if finished.get_value(0, 1) == b"t":
+        _apply_retention(plpy, finished.get_value(0, 0))
+
+
+def _apply_retention(plpy: Plpy, job_name: bytes | None) -> None:
+    """Delete a bounded batch of the job name's expired runs (job_retention).
+
+    Run only for a name that has a limit, after the job's end committed, in a transaction
+    of its own: the job has ended whatever happens here, so a failure is a WARNING to the
+    caller, never an error of the close.
+    """
+    try:
+        connection.run(plpy, statements.APPLY_RETENTION, [job_name])
+    except JobmonError as error:
+        name = "" if job_name is None else job_name.decode()
+        plpy.warning(
+            f'could not delete expired runs of job name "{name}"',
+            detail=f"The job has ended; deleting expired runs failed: {error.message}",
+            hint="Its expired runs stay until a later close_job or fail_job of that job"
+            " name deletes them, or a call of _apply_retention() does.",
+        )
 
 
 def end_dead_jobs(plpy: Plpy) -> int:

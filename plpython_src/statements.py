@@ -112,14 +112,25 @@ UPDATE_STEP, UPDATE_STEP_AS_MEMBER = _for_owner_and_members(
     " AND EXISTS (SELECT FROM {schema}.job_log AS j WHERE j.job_id = d.job_id AND {who})",
 )
 
-# close_job is finishing with alert code 1; fail_job with the code it is given.
+# close_job is finishing with alert code 1; fail_job with the code it is given. It
+# returns the job's name and whether job_retention sets a limit for it, so that only
+# then does APPLY_RETENTION follow.
 FINISH_JOB, FINISH_JOB_AS_MEMBER = _for_owner_and_members(
     "pg_jobmon_finish_job",
     ("bigint", "integer", "text"),
     "UPDATE {schema}.job_log AS j"
     " SET end_time = now(), status = t.alert_text"
     " FROM {schema}.job_status_text AS t"
-    " WHERE j.job_id = $1 AND t.alert_code = $2 AND {who}",
+    " WHERE j.job_id = $1 AND t.alert_code = $2 AND {who}"
+    " RETURNING j.job_name, {schema}._retention_applies(j.job_name)",
+)
+
+# One bounded batch of a job name's expired runs, after its job ended (committed).
+APPLY_RETENTION = Statement(
+    "pg_jobmon_apply_retention",
+    ("text",),
+    "SELECT {schema}._apply_retention($1)",
+    on_demand=True,
 )
 
 # Only run when a write to a job changed no row: the job's owner, and whether the
@@ -187,6 +198,7 @@ ALL = (
     UPDATE_STEP_AS_MEMBER,
     FINISH_JOB,
     FINISH_JOB_AS_MEMBER,
+    APPLY_RETENTION,
     JOB_ACCESS,
     STEP_ACCESS,
     END_DEAD_JOBS,

@@ -86,6 +86,22 @@ def run_demo(node: testgres.PostgresNode) -> None:
             " VALUES ('NIGHTLY LOAD', '25 hours', '26 hours', true)"
         )
         print("Monitoring configured: NIGHTLY LOAD must complete a good run every 25 hours")
+        conn.execute(
+            "INSERT INTO jobmon.job_retention (job_name, keep_succeeded, keep_failed)"
+            " VALUES ('*', '30 days', '1 year')"
+        )
+        print("Retention configured: successful runs kept 30 days, failed runs a year")
+        # Two good runs of 40 days ago, as a long-lived log would hold.
+        conn.execute(
+            "INSERT INTO jobmon.job_log (owner, job_name, start_time, end_time, status, pid)"
+            " SELECT current_user, 'NIGHTLY LOAD', t, t + interval '5 minutes', 'OK', 0"
+            " FROM (VALUES (now() - interval '41 days'), (now() - interval '40 days')) AS v(t)"
+        )
+        show(
+            conn,
+            "The log's history so far:",
+            "SELECT job_id, start_time::date, status FROM jobmon.job_log",
+        )
 
         print("\nRunning the job: SELECT nightly_load();")
         try:
@@ -108,6 +124,10 @@ def run_demo(node: testgres.PostgresNode) -> None:
             "and its steps (jobmon.job_detail):",
             "SELECT step_id, action, status, message, round(elapsed_time::numeric, 4) AS seconds"
             " FROM jobmon.job_detail ORDER BY step_id",
+        )
+        print(
+            "\nThe runs of 40 days ago are gone: when this run ended, retention deleted"
+            " them on the logging connection (no scheduler)."
         )
         show(
             conn,

@@ -33,6 +33,7 @@ logger_application_name = names.logger_application_name
 # The functions every role may execute: they compute, or read with the caller's rights.
 PUBLIC_FUNCTIONS = {
     "_alert_text(integer)",
+    "_apply_retention(text)",
     "_dblink_mapping_version()",
     "_end_dead_jobs(text)",
     "_job_name(text)",
@@ -40,6 +41,7 @@ PUBLIC_FUNCTIONS = {
     "_require_interval(interval)",
     "_loggable_text(text)",
     "_require_text(text, text)",
+    "_retention_applies(text)",
     "_running_jobs()",
 }
 

@@ -31,6 +31,7 @@ TABLES = [
     "job_check_config",
     "job_status_text",
     "dblink_mapping_jobmon",
+    "job_retention",
 ]
 SEQUENCES = ["job_log_job_id_seq", "job_detail_step_id_seq"]
 

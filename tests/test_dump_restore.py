@@ -27,6 +27,7 @@ TABLES = {
     "job_check_config": "job_name",
     "job_status_text": "alert_code",
     "dblink_mapping_jobmon": "port",
+    "job_retention": "job_name",
 }
 SEQUENCES = ("job_log_job_id_seq", "job_detail_step_id_seq")
 
@@ -95,6 +96,12 @@ def fill(cluster: Cluster, conn: psycopg.Connection) -> None:
     dropped = add_job(conn, "dropped")
     add_step(conn, dropped, "doomed")
     conn.execute(f"DELETE FROM {SCHEMA}.job_log WHERE job_id = %s", (dropped,))
+
+    # Retention settings, last, and with limits that nothing here has reached yet.
+    conn.execute(
+        f"INSERT INTO {SCHEMA}.job_retention VALUES"
+        " ('*', '30 days', '1 year', NULL), ('NIGHTLY', NULL, NULL, 50)"
+    )
 
 
 @pytest.fixture(scope="module")

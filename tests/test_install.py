@@ -100,6 +100,7 @@ def test_keys_and_indexes(conn: psycopg.Connection) -> None:
         ("job_check_log", "btree (job_name)"),
         ("job_check_config", "btree (job_name)"),
         ("job_status_text", "btree (alert_code)"),
+        ("job_retention", "btree (job_name)"),
     ]:
         assert (table, expected) in definitions
     primary_keys = conn.execute(
@@ -115,6 +116,7 @@ def test_keys_and_indexes(conn: psycopg.Connection) -> None:
         ),
         (f"{SCHEMA}.job_detail", "PRIMARY KEY (step_id)"),
         (f"{SCHEMA}.job_log", "PRIMARY KEY (job_id)"),
+        (f"{SCHEMA}.job_retention", "PRIMARY KEY (job_name)"),
         (f"{SCHEMA}.job_status_text", "PRIMARY KEY (alert_code)"),
         (f"{SCHEMA}.sql_job_lock", "PRIMARY KEY (job_name)"),
     ]
@@ -141,6 +143,7 @@ def test_dump_settings(conn: psycopg.Connection) -> None:
         ("job_detail_step_id_seq", ""),
         ("job_log", ""),
         ("job_log_job_id_seq", ""),
+        ("job_retention", ""),
         ("job_status_text", "WHERE alert_code NOT IN (1, 2, 3)"),
     ]
 
@@ -229,6 +232,7 @@ def test_only_the_documented_functions_run_with_the_owners_rights(
         (SCHEMA,),
     ).fetchall()
     assert [name for name, _ in rows] == [
+        "_apply_retention",
         "_cancel_logging_write",
         "_dblink_mapping_version",
         "_job_log_status_changed",
@@ -236,6 +240,7 @@ def test_only_the_documented_functions_run_with_the_owners_rights(
         "_lock_sql_job",
         "_logging_sessions",
         "_open_logging_connection",
+        "_retention_applies",
     ]
     for name, settings in rows:
         assert "search_path=pg_catalog, pg_temp" in (settings or []), name

@@ -10,6 +10,7 @@ def test_every_statement_is_schema_qualified_and_parameterised() -> None:
         text = statement.prepare('"My Schema"')
         assert text.startswith(f"PREPARE {statement.name} (")
         assert "{schema}" not in text
+        # A table of the log, or one of the extension's own functions.
         assert '"My Schema".job_' in text or '"My Schema"._' in text
         for number in range(1, len(statement.param_types) + 1):
             assert f"${number}" in text
