@@ -19,8 +19,8 @@ from readme import readme_sql, reference_sql
 # wait" from "waited", loosely enough for a slow machine.
 NO_WAIT_SECONDS = 2.0
 # _apply_retention()'s batch: runs, and steps, deleted per call at most.
-BATCH_RUNS = 100
-BATCH_STEPS = 500
+BATCH_RUNS = 50
+BATCH_STEPS = 250
 
 
 def retain(conn: psycopg.Connection, name: str, **limits: Any) -> None:
@@ -141,8 +141,13 @@ def test_keep_runs_keeps_the_newest_runs(conn: psycopg.Connection) -> None:
 
 def test_never_deletes_a_running_job_or_a_counted_failure(conn: psycopg.Connection) -> None:
     retain(conn, "*", keep_succeeded="1 hour", keep_failed="1 hour", keep_runs=1)
-    # A job that never ended (its session died long ago) and one still running.
+    # A job not ended whose session this server cannot see (it ran on another one), and
+    # one still running here.
     never_ended = old_runs(conn, "busy", 1, status=None, age="1 year")
+    conn.execute(
+        f"UPDATE {SCHEMA}.job_log SET remote_session = true WHERE job_id = ANY(%s)",
+        (never_ended,),
+    )
     running = add_job(conn, "busy")
     finished_job(conn, "busy")
     assert {*never_ended, running} <= set(job_ids(conn, "busy"))
@@ -159,6 +164,24 @@ def test_never_deletes_a_running_job_or_a_counted_failure(conn: psycopg.Connecti
     # A success clears them: now they go (all but the newest run, by keep_runs).
     good = finished_job(conn, "failing")
     assert job_ids(conn, "failing") == [good]
+
+
+def test_a_dead_session_s_run_is_ended_then_expires_like_any_failure(
+    conn: psycopg.Connection,
+) -> None:
+    retain(conn, "*", keep_failed="1 hour", keep_runs=1)
+    job_id = add_job(conn, "orphaned")
+    # Never ended, by a session long gone (pid 0 is no session's), and come after add_job
+    # looked: retention ends it as failed first.
+    (dead,) = old_runs(conn, "orphaned", 1, status=None, age="1 year")
+    conn.execute(f"SELECT {SCHEMA}.fail_job(%s)", (job_id,))
+    # Ended as failed, and not deleted while its failure is counted.
+    status = scalar(conn, f"SELECT status FROM {SCHEMA}.job_log WHERE job_id = %s", (dead,))
+    assert status == "CRITICAL"
+    assert set(job_ids(conn, "orphaned")) == {dead, job_id}
+    # A good run clears the failures: then it expires like any old run.
+    good = finished_job(conn, "orphaned")
+    assert job_ids(conn, "orphaned") == [good]
 
 
 def test_keeps_a_run_that_ended_after_every_later_one(conn: psycopg.Connection) -> None:
@@ -220,7 +243,7 @@ HISTORIES = (
 
 def random_history(conn: psycopg.Connection, seed: int) -> None:
     """Runs of a few names over three days: overlapping, of every status, some never
-    ended; their ends written in order, through the status trigger, so that
+    ended (on another server); their ends written in order, through the status trigger, so that
     job_check_log holds what the logging functions would have made of them."""
     rng = random.Random(seed)
     now = scalar(conn, "SELECT date_trunc('second', now())")
@@ -228,13 +251,15 @@ def random_history(conn: psycopg.Connection, seed: int) -> None:
     for name in NAMES:
         for _ in range(rng.randint(5, 40)):
             start = now - timedelta(seconds=rng.randint(60, 3 * 86400))
+            status = rng.choice(("OK", "OK", "OK", "CRITICAL", "WARNING", None))
+            # Runs never ended are of sessions on another server: nothing here ends them
+            # (a dead session's run, ended as failed, is a failure like any other).
             job_id = scalar(
                 conn,
-                f"INSERT INTO {SCHEMA}.job_log (owner, job_name, start_time, pid)"
-                " VALUES ('history', %s, %s, 0) RETURNING job_id",
-                (name, start),
+                f"INSERT INTO {SCHEMA}.job_log (owner, job_name, start_time, pid, remote_session)"
+                " VALUES ('history', %s, %s, 0, %s) RETURNING job_id",
+                (name, start, status is None),
             )
-            status = rng.choice(("OK", "OK", "OK", "CRITICAL", "WARNING", None))
             length = timedelta(seconds=rng.choice((5, 60, 600, 3600, 4 * 3600)))
             if status is not None:
                 ends.append((min(start + length, now), job_id, status))
@@ -414,8 +439,8 @@ def test_a_backlog_drains_in_bounded_batches(conn: psycopg.Connection) -> None:
         runs, steps = runs_now, steps_now
         assert calls < 20
     assert (runs, steps) == (calls, 0)
-    # 500 runs of 2 steps, 100 a call (oldest first); then 1,010 steps of one run, 500
-    # a call.
+    # 250 runs of 2 steps, 50 a call (oldest first); then 510 steps of one run, 250 a
+    # call.
     assert calls == 5 + 3
 
 
