@@ -18,6 +18,7 @@ CREATE FUNCTION nightly_load() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     v_job bigint;
     v_step bigint;
+    v_detail text;
 BEGIN
     v_job := jobmon.add_job('nightly load');
 
@@ -29,9 +30,11 @@ BEGIN
     BEGIN
         INSERT INTO orders_archive VALUES (1001, NULL);
     EXCEPTION WHEN OTHERS THEN
-        PERFORM jobmon.update_step(v_step, 'CRITICAL', 'ERROR: ' || SQLERRM);
-        PERFORM jobmon.fail_job(v_job);
-        RAISE;  -- the job fails, and its transaction rolls back
+        GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
+        -- The step records the error, the job fails; then the error goes on, and the
+        -- job's transaction rolls back.
+        PERFORM jobmon.fail_job_with_error(v_job, v_step, SQLSTATE, SQLERRM, v_detail);
+        RAISE;
     END;
 
     PERFORM jobmon.close_job(v_job);
@@ -124,6 +127,12 @@ def run_demo(node: testgres.PostgresNode) -> None:
             "and its steps (jobmon.job_detail):",
             "SELECT step_id, action, status, message, round(elapsed_time::numeric, 4) AS seconds"
             " FROM jobmon.job_detail ORDER BY step_id",
+        )
+        show(
+            conn,
+            "with the failed step's error, as the handler caught it:",
+            "SELECT step_id, sqlstate, error_detail FROM jobmon.job_detail"
+            " WHERE sqlstate IS NOT NULL",
         )
         print(
             "\nThe runs of 40 days ago are gone: when this run ended, retention deleted"
