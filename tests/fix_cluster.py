@@ -118,6 +118,18 @@ def sleeping_job(name: str) -> str:
 """
 
 
+def runner_role(conn: psycopg.Connection, role: str) -> None:
+    """Role ``role``, made unless it exists (roles are the cluster's, shared by every
+    test), allowed to run pg_jobmon's functions in ``conn``'s database."""
+    conn.execute(
+        "DO $$ BEGIN"
+        f" IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN"
+        f" CREATE ROLE {role} LOGIN; END IF; END $$"
+    )
+    conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
+    conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO {role}")
+
+
 def add_job(conn: psycopg.Connection, name: str = "job") -> int:
     """Log a new job on ``conn``; its job_id."""
     return int(scalar(conn, f"SELECT {SCHEMA}.add_job(%s)", (name,)))

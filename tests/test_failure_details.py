@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, add_job, scalar
+from fix_cluster import SCHEMA, Cluster, add_job, runner_role, scalar
 from readme import readme_sql
 from test_encodings import UNCONVERTIBLE, Encoded, _connected
 
@@ -272,13 +272,7 @@ def test_a_failed_log_write_does_not_hide_the_callers_error(
 def roles(conn: psycopg.Connection) -> None:
     """An owner of jobs, a member of that role, and a role that is neither."""
     for role in (OWNER, DEPUTY, STRANGER):
-        conn.execute(
-            "DO $$ BEGIN"
-            f" IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN"
-            f" CREATE ROLE {role} LOGIN; END IF; END $$"
-        )
-        conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
-        conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO {role}")
+        runner_role(conn, role)
     conn.execute(f"GRANT {OWNER} TO {DEPUTY}")
 
 

@@ -6,7 +6,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from fix_cluster import SCHEMA, Cluster, add_job, backend_state, in_background, scalar, wait_until
+from fix_cluster import (
+    SCHEMA,
+    Cluster,
+    add_job,
+    backend_state,
+    in_background,
+    runner_role,
+    scalar,
+    wait_until,
+)
 
 # alice owns the jobs; her_deputy is a member of alice; bob is neither; signaller may
 # signal every session (pg_signal_backend) but is no member of alice either.
@@ -17,13 +26,7 @@ ROLES = ("alice", "bob", "her_deputy", "signaller")
 def roles(conn: psycopg.Connection) -> None:
     """The roles, each with a job runner's grants in this test's database."""
     for role in ROLES:
-        conn.execute(
-            "DO $$ BEGIN"
-            f" IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN"
-            f" CREATE ROLE {role} LOGIN; END IF; END $$"
-        )
-        conn.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
-        conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {SCHEMA} TO {role}")
+        runner_role(conn, role)
         conn.execute(
             f"GRANT SELECT ON {SCHEMA}.job_log, {SCHEMA}.job_detail, {SCHEMA}.job_status_text"
             f" TO {role}"
