@@ -20,6 +20,16 @@ BOOM = (
     " DETAIL = 'The detail.', HINT = 'The hint.'; END $$"
 )
 FIELDS = "action, status, message, sqlstate, error_detail, error_hint, error_context"
+# Its step's record: the statement's own context only, not pg_jobmon's calls nor the
+# caller's.
+BOOM_RECORDED = (
+    "CRITICAL",
+    "ERROR: boom",
+    "22000",
+    "The detail.",
+    "The hint.",
+    'PL/pgSQL function boom() line 1 at RAISE\nSQL statement "SELECT public.boom()"',
+)
 # Roles are the cluster's, shared by every test: made once, with grants per database.
 OWNER, DEPUTY, STRANGER = "failing_owner", "failing_deputy", "failing_stranger"
 
@@ -65,18 +75,7 @@ def test_sql_step_records_every_field_and_keeps_1_5_0s_message(
 ) -> None:
     call = f"SELECT {SCHEMA}.sql_step(%s, 'boom', 'SELECT public.boom()')"
     assert scalar(conn, call, (job_id,)) is False
-    assert details(conn, job_id) == [
-        (
-            "boom",
-            "CRITICAL",
-            "ERROR: boom",
-            "22000",
-            "The detail.",
-            "The hint.",
-            # The statement's own context only: not pg_jobmon's calls nor the caller's.
-            'PL/pgSQL function boom() line 1 at RAISE\nSQL statement "SELECT public.boom()"',
-        )
-    ]
+    assert details(conn, job_id) == [("boom", *BOOM_RECORDED)]
 
 
 def test_absent_fields_are_null(conn: psycopg.Connection, job_id: int) -> None:
@@ -130,17 +129,7 @@ def test_sql_job_records_every_field(conn: psycopg.Connection, job_id: int) -> N
     failed = int(scalar(conn, f"SELECT max(job_id) FROM {SCHEMA}.job_log"))
     assert result == f"Job ID {failed} failed. See job_detail table for more details"
     assert job_status(conn, failed) == "CRITICAL"
-    assert details(conn, failed) == [
-        (
-            "Running sql: 'SELECT public.boom()'",
-            "CRITICAL",
-            "ERROR: boom",
-            "22000",
-            "The detail.",
-            "The hint.",
-            'PL/pgSQL function boom() line 1 at RAISE\nSQL statement "SELECT public.boom()"',
-        )
-    ]
+    assert details(conn, failed) == [("Running sql: 'SELECT public.boom()'", *BOOM_RECORDED)]
 
 
 def test_the_callers_rollback_keeps_the_fields(conn: psycopg.Connection, job_id: int) -> None:
