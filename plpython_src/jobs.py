@@ -16,6 +16,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from psycopg import pq
 
 # job_status_text's code for a job that ended well.
@@ -90,18 +92,10 @@ def finish_job(
     _require(alert_code, "alert code")
     role = role or caller.current_user(plpy)
     params = _encode((job_id, alert_code, role))
-    finished = connection.run(plpy, statements.FINISH_JOB, params)
+    forms = (statements.FINISH_JOB, statements.FINISH_JOB_AS_MEMBER)
+    finished = _write_to_job(plpy, forms, params, job_id, role, _changed)
     if not _changed(finished):
-        # The job is missing or not the caller's; if neither, the alert code is missing.
-        owner = _check_job(plpy, job_id, role)
-        if owner != role:
-            finished = connection.run(plpy, statements.FINISH_JOB_AS_MEMBER, params)
-        if not _changed(finished):
-            raise JobmonError(
-                f"alert code {alert_code} does not exist",
-                sqlstate=INVALID_PARAMETER_VALUE,
-                hint="The alert codes and their texts are the rows of job_status_text.",
-            )
+        raise _no_alert_code(alert_code)
     if finished.get_value(0, 1) == b"t":
         _apply_retention(plpy, finished.get_value(0, 0))
 
@@ -183,6 +177,36 @@ def cancel_running_job(plpy: Plpy, job_id: int) -> bool:
     return True
 
 
+def _write_to_job(
+    plpy: Plpy,
+    forms: tuple[statements.Statement, statements.Statement],
+    params: list[bytes | None],
+    job_id: object,
+    role: str,
+    wrote: Callable[[pq.abc.PGresult], bool],
+) -> pq.abc.PGresult:
+    """A write to job ``job_id`` in its owner's form, then, if that wrote nothing and
+    ``role`` is a member of the owner, in the members' form; the last result.
+
+    P0002 or 42501 if the job is missing or not ``role``'s. A result that still wrote
+    nothing means the job was there and open to ``role``: the alert code is missing.
+    """
+    result = connection.run(plpy, forms[0], params)
+    if not wrote(result):
+        owner = _check_job(plpy, job_id, role)
+        if owner != role:
+            result = connection.run(plpy, forms[1], params)
+    return result
+
+
+def _no_alert_code(alert_code: object) -> JobmonError:
+    return JobmonError(
+        f"alert code {alert_code} does not exist",
+        sqlstate=INVALID_PARAMETER_VALUE,
+        hint="The alert codes and their texts are the rows of job_status_text.",
+    )
+
+
 def _check_job(plpy: Plpy, job_id: object, role: str) -> str:
     """The owner of a job that ``role`` may write to; P0002 or 42501 otherwise.
 
@@ -232,6 +256,10 @@ def _changed(result: pq.abc.PGresult) -> bool:
     return bool(result.command_tuples)
 
 
+def _returned_a_row(result: pq.abc.PGresult) -> bool:
+    return bool(result.ntuples)
+
+
 def fail_step(
     plpy: Plpy,
     job_id: int | None,
@@ -253,21 +281,13 @@ def fail_step(
     role = caller.current_user(plpy)
     fields = tuple(value or None for value in error)
     params = _encode((job_id, step_id, status, alert_code, message, *fields, role))
+    forms = (statements.FAIL_STEP, statements.FAIL_STEP_AS_MEMBER)
     try:
-        result = connection.run(plpy, statements.FAIL_STEP, params)
-        if not result.ntuples:
-            # The job is missing or not the caller's; if neither, the alert code is missing.
-            owner = _check_job(plpy, job_id, role)
-            if owner != role:
-                result = connection.run(plpy, statements.FAIL_STEP_AS_MEMBER, params)
+        result = _write_to_job(plpy, forms, params, job_id, role, _returned_a_row)
     except JobmonError as error_of_write:
         if error_of_write.sqlstate == FOREIGN_KEY_VIOLATION:
             raise not_found("job id", job_id) from None
         raise
-    if not result.ntuples:
-        raise JobmonError(
-            f"alert code {alert_code} does not exist",
-            sqlstate=INVALID_PARAMETER_VALUE,
-            hint="The alert codes and their texts are the rows of job_status_text.",
-        )
+    if not _returned_a_row(result):
+        raise _no_alert_code(alert_code)
     return _returned_id(result)
