@@ -6,6 +6,10 @@ UPDATE_FROM := $(patsubst extension/updates/%--$(EXTVERSION),%,\
 	$(wildcard extension/updates/*--$(EXTVERSION)))
 DATA_built = extension/$(EXTENSION)--$(EXTVERSION).sql \
 	$(foreach old,$(UPDATE_FROM),extension/$(EXTENSION)--$(old)--$(EXTVERSION).sql)
+# The command pg_jobmon (check, watch, metrics): the package cli/ as one executable zip,
+# installed beside psql in the server's bindir.
+SCRIPTS_built = build/pg_jobmon
+EXTRA_CLEAN = build
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -20,6 +24,16 @@ extension/$(EXTENSION)--$(EXTVERSION).sql: $(BUILD_INPUTS)
 
 extension/$(EXTENSION)--%--$(EXTVERSION).sql: $(BUILD_INPUTS) extension/updates/%--$(EXTVERSION)/*.sql
 	$(PYTHON) extension/build.py --update-from $* --output $@
+
+# The command runs with the server's Python, which has psycopg (scripts/ensure-deps.sh).
+COMMAND_PYTHON ?= /usr/bin/python3
+
+build/pg_jobmon: $(wildcard cli/*.py)
+	rm -rf build/command
+	mkdir -p build/command/cli
+	cp cli/*.py build/command/cli/
+	$(PYTHON) -m zipapp build/command --output $@ --python "$(COMMAND_PYTHON)" \
+		--main cli.main:main
 
 # The test tools live in a virtualenv that the unprivileged user running the clusters
 # can read (PostgreSQL refuses to run as root).
