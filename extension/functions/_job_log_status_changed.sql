@@ -75,7 +75,8 @@ BEGIN
         ) THEN
             PERFORM @extschema@._notify_alert(@extschema@._alert_payload(
                 'cleared', NEW.job_id, NEW.job_name, NEW.owner, NEW.status,
-                1, @extschema@._alert_text(1), v_previous, 0));
+                1, (SELECT t.alert_text FROM @extschema@.job_status_text AS t
+                    WHERE t.alert_code = 1), v_previous, 0));
         END IF;
         RETURN NEW;
     END IF;
@@ -126,7 +127,8 @@ BEGIN
     PERFORM @extschema@._notify_alert(@extschema@._alert_payload(
         CASE WHEN v_next IS NULL THEN 'raised' ELSE 'escalated' END,
         NEW.job_id, NEW.job_name, NEW.owner, NEW.status,
-        v_level, @extschema@._alert_text(v_level), v_previous, v_failures));
+        v_level, (SELECT t.alert_text FROM @extschema@.job_status_text AS t
+                  WHERE t.alert_code = v_level), v_previous, v_failures));
     RETURN NEW;
 END
 $$;
