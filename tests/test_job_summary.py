@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from fix_cluster import SCHEMA, Cluster, add_job, refusal, scalar, wait_until
 from monitoring import configure, finished_job
-from readme import readme_sql
+from readme import MONITORING, marked_block, readme_sql
 
 # The columns and types of the view, in order, as the metrics and the docs rely on them.
 COLUMNS = [
@@ -286,6 +286,24 @@ def test_the_monitor_reads_what_the_owner_reads(
     assert (rows["WATCHED"]["running"], rows["WATCHED"]["alert_code"]) == (1, 3)
 
 
+def test_the_documented_stale_jobs_query(
+    conn: psycopg.Connection, monitor: psycopg.Connection
+) -> None:
+    """doc/monitoring.md's example: names whose last good end is over 26 hours old."""
+    run(conn, "fresh", "2 hours", "1 minute")
+    run(conn, "stale", "30 hours", "1 minute")
+    run(conn, "stale", "3 hours", "1 minute", fail_level=3)
+    run(conn, "broken", "1 hour", "1 minute", fail_level=2)
+    configure(conn, "NEVER RAN")
+    query = marked_block(MONITORING, "sql", "stale-jobs")
+    rows = monitor.execute(query).fetchall()
+    assert [(name, status, failure) for name, _, status, failure, _ in rows] == [
+        ("BROKEN", "WARNING", "WARNING"),
+        ("NEVER RAN", None, None),
+        ("STALE", "CRITICAL", "CRITICAL"),
+    ]
+
+
 def test_select_on_the_view_is_all_a_reader_needs(
     cluster: Cluster, db: str, conn: psycopg.Connection
 ) -> None:
@@ -410,7 +428,8 @@ def test_a_million_runs_are_summed_up_by_index_probes(
         median = statistics.median(timings)
         print(
             f"job_summary: median {median * 1000:.1f} ms of {len(timings)} runs"
-            f" (server's execution time {executed_time:.1f} ms)"
+            f" (server's execution time {executed_time:.1f} ms, {buffers / NAMES:.0f} buffers"
+            " a name)"
         )
         rows = summary(conn)
 
