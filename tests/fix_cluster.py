@@ -43,6 +43,7 @@ PUBLIC_FUNCTIONS = {
     "_require_text(text, text)",
     "_retention_applies(text)",
     "_running_jobs()",
+    "_summary_window()",
 }
 
 _database_numbers = itertools.count(1)

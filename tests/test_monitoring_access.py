@@ -59,6 +59,8 @@ def test_monitor_runs_the_checks_and_the_show_queries(
         f"show_detail({job_id})",
         "show_detail('watched')",
         "show_running()",
+        "job_summary",
+        "logging_sessions",
     ):
         monitor.execute(f"SELECT * FROM {SCHEMA}.{query}")
 

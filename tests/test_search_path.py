@@ -118,7 +118,8 @@ def mallory(cluster: Cluster, db: str, conn: psycopg.Connection) -> Iterator[psy
     conn.execute(readme_sql("job-runner").replace("job_runner", ROLE))
     # And what the checks and job_log_clear() need, so that they run to the end.
     conn.execute(
-        f"GRANT SELECT ON {SCHEMA}.job_check_config, {SCHEMA}.job_check_log TO {ROLE};"
+        f"GRANT SELECT ON {SCHEMA}.job_check_config, {SCHEMA}.job_check_log,"
+        f" {SCHEMA}.job_summary TO {ROLE};"
         f" GRANT DELETE ON {SCHEMA}.job_log, {SCHEMA}.job_detail TO {ROLE}"
     )
     conn.execute(f"CREATE SCHEMA {ROLE} AUTHORIZATION {ROLE}")
@@ -179,6 +180,7 @@ def every_call(session: psycopg.Connection, conn: psycopg.Connection) -> list[st
         "_live_backends()",
         "_alert_text(3)",
         "_job_name('x')",
+        "job_summary",
     ):
         call(f"SELECT * FROM {SCHEMA}.{query}")
     call(f"SELECT {SCHEMA}.job_log_clear('1 day')")
