@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from cli import check, messages, parsing
+from cli import check, messages, metrics, parsing
 
 # The commands, in the order --help lists them.
-COMMANDS: tuple[ModuleType, ...] = (check,)
+COMMANDS: tuple[ModuleType, ...] = (check, metrics)
 
 
 def build_parser() -> argparse.ArgumentParser:
