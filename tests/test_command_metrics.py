@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import yaml
 from command import command_environment, command_path, run_command
 from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, started_cluster
 from monitoring import configure, finished_job
-from readme import ROOT, readme_sql
+from readme import MONITORING, ROOT, marked_block, readme_sql
 
 COLLECTORS = ROOT / "doc" / "collectors"
 # A sample's identity: its metric name and its labels.
@@ -348,3 +349,26 @@ def test_the_collector_files_name_every_metric_once() -> None:
         if spec["usage"] == "GAUGE"
     ]
     assert sorted(columns) == sorted(names)
+
+
+def test_the_documented_command_lines(cluster: Cluster, db: str, conn: psycopg.Connection) -> None:
+    conn.execute("CREATE ROLE monitor LOGIN")
+    try:
+        conn.execute(readme_sql("monitor"))
+        for block in ("metrics", "metrics-listen"):
+            arguments = shlex.split(marked_block(MONITORING, "sh", block))
+            assert arguments[:2] == ["pg_jobmon", "metrics"]
+            options = dict(zip(arguments[2::2], arguments[3::2]))
+            assert {k: options.pop(k) for k in ("-h", "-p", "-d", "-U")} == {
+                "-h": "localhost",
+                "-p": "5432",
+                "-d": "app",
+                "-U": "monitor",
+            }
+            assert options in ({}, {"--listen": "127.0.0.1:9188"})
+        actual = ["-h", cluster.node.host, "-p", str(cluster.node.port), "-d", db, "-U", "monitor"]
+        done = run_command("metrics", *actual, environment=command_environment())
+        assert done.returncode == 0 and parse(done.stdout)[key("pg_jobmon_up")] == 1
+    finally:
+        conn.execute("DROP OWNED BY monitor")
+        conn.execute("DROP ROLE monitor")
