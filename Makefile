@@ -62,10 +62,12 @@ bench: deps install
 # ---------------------------------------------------------------------------------------
 # Release: `make dist [DIST_DIR=dir]` writes $(EXTENSION)-$(EXTVERSION).zip, the archive
 # PGXN takes, and a .tar.gz of the same tree: the committed tree (HEAD) plus the generated
-# $(DATA_built), built from HEAD's sources (scripts/dist.sh says how).
+# $(DATA_built) and the command $(SCRIPTS_built), built from HEAD's sources
+# (scripts/dist.sh says how).
 DIST_DIR ?= $(CURDIR)
 
 .PHONY: dist
 dist:
 	MAKE="$(MAKE)" PG_CONFIG="$(PG_CONFIG)" PYTHON="$(PYTHON)" \
-		scripts/dist.sh "$(EXTENSION)" "$(EXTVERSION)" "$(abspath $(DIST_DIR))" $(DATA_built)
+		scripts/dist.sh "$(EXTENSION)" "$(EXTVERSION)" "$(abspath $(DIST_DIR))" \
+		$(DATA_built) $(SCRIPTS_built)

@@ -85,6 +85,16 @@ def extension_schema(conn: psycopg.Connection) -> sql.Identifier:
     return sql.Identifier(row[0])
 
 
+def connect_timeout(args: argparse.Namespace) -> int:
+    """Seconds to give up connecting after: the option, PGCONNECT_TIMEOUT or the default."""
+    return _connect_timeout(args)
+
+
+def seconds(text: str) -> int:
+    """An option's whole number of seconds, at least 1 (an argparse type)."""
+    return _seconds(text)
+
+
 def _connect_timeout(args: argparse.Namespace) -> int:
     if args.connect_timeout is not None:
         return int(args.connect_timeout)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from cli import messages, parsing
+from cli import check, messages, metrics, parsing
 
 # The commands, in the order --help lists them.
-COMMANDS: tuple[ModuleType, ...] = ()
+COMMANDS: tuple[ModuleType, ...] = (check, metrics)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str]) -> int:
     """Parse `argv` and run its command; the exit status."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except parsing.UsageError as bad:
+        return parsing.report_usage_error(bad, argv)
     try:
         status: int = args.run(args)
     except messages.CommandError as failed:

@@ -23,6 +23,11 @@ def warning(message: str) -> None:
     print(f"{PROGRAM}: warning: {message}", file=sys.stderr, flush=True)
 
 
+def hint(message: str) -> None:
+    """A line that follows an error, saying what to do (psql's "Try ... --help")."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def progress(message: str) -> None:
     """A line about what a long-running command is doing (watch, metrics --listen)."""
     print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)

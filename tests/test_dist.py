@@ -99,13 +99,14 @@ def control_version() -> str:
     raise AssertionError(f"{CONTROL.name} has no default_version")
 
 
-def generated_files(tmp: Path) -> list[str]:
-    """The Makefile's DATA_built: what `make` generates and git does not hold."""
-    printer = tmp / "print-data-built.mk"
-    printer.write_text("print-data-built:\n\t@echo $(DATA_built)\n")
-    output = run(["make", "-s", "-f", "Makefile", "-f", str(printer), "print-data-built"], ROOT)
+def generated_files(tmp: Path, variable: str = "DATA_built") -> list[str]:
+    """A list of the Makefile: DATA_built, what `make` generates and git does not hold,
+    or SCRIPTS_built, the command it builds."""
+    printer = tmp / f"print-{variable}.mk"
+    printer.write_text(f"print-{variable}:\n\t@echo $({variable})\n")
+    output = run(["make", "-s", "-f", "Makefile", "-f", str(printer), f"print-{variable}"], ROOT)
     files = output.split()
-    assert files, "DATA_built is empty"
+    assert files, f"{variable} is empty"
     return files
 
 
@@ -155,6 +156,7 @@ class Release:
     tar_path: Path
     tree: Path  # the zip, unpacked
     generated: list[str]  # DATA_built, relative to the top
+    commands: list[str]  # SCRIPTS_built: the command pg_jobmon, built
     pg_config: Path
     top_before: list[str]  # the repository's top directory before `make dist`
     scripts_before: dict[str, int]  # the repository's generated scripts' mtimes
@@ -183,6 +185,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
         tar_path=out / f"{base}.tar.gz",
         tree=unpacked / base,
         generated=generated,
+        commands=generated_files(tmp, "SCRIPTS_built"),
         pg_config=Path(pg_config),
         top_before=top_before,
         scripts_before=scripts_before,
@@ -271,7 +274,9 @@ def test_archive_holds_the_files_meta_json_names(release: Release) -> None:
 
 def test_archive_holds_head_and_the_generated_scripts_only(release: Release) -> None:
     archived = {name.split("/", 1)[1] for name in zip_members(release)}
-    assert archived == (head_files() - set(LEFT_OUT)) | set(release.generated)
+    assert archived == (head_files() - set(LEFT_OUT)) | set(release.generated) | set(
+        release.commands
+    )
 
 
 def test_zip_and_tar_hold_the_same_files(release: Release) -> None:
@@ -315,6 +320,13 @@ def test_make_and_install_without_git_nor_python(release: Release, tmp_path: Pat
     )
     for name in release.generated:
         assert (installed / Path(name).name).read_bytes() == expected[name], name
+    # The command, built by `make dist` and shipped: installed beside psql, and it runs.
+    bindir = staging / run([str(release.pg_config), "--bindir"], ROOT).strip().lstrip("/")
+    for name in release.commands:
+        command = bindir / Path(name).name
+        assert command.read_bytes() == (release.tree / name).read_bytes()
+        assert os.access(command, os.X_OK)
+        assert run([str(command), "--help"], tmp_path).startswith("usage: pg_jobmon")
 
 
 def test_make_rebuilds_the_same_scripts_with_python(release: Release, tmp_path: Path) -> None:

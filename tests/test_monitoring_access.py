@@ -1,8 +1,9 @@
-"""A monitoring role, the Nagios plugin and the cron check, as the README and doc/ give them."""
+"""A monitoring role, the Nagios check and the cron check, as the README and doc/ give them."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from command import command_environment, command_path
 from fix_cluster import PUBLIC_FUNCTIONS, SCHEMA, TEMPLATE, Cluster, refusal, started_cluster
 from monitoring import ALL_CLEAR, check_job_status, finished_job
 from readme import MONITORING, marked_block, readme_sql
@@ -101,45 +103,55 @@ def test_monitor_cannot_write_or_read_the_settings(
     refusal(monitor, statement.format(s=SCHEMA), psycopg.errors.InsufficientPrivilege)
 
 
-def plugin(tmp_path: Path) -> Path:
-    script = tmp_path / "check_pg_jobmon"
-    script.write_text(marked_block(MONITORING, "sh", "check_pg_jobmon"))
-    script.chmod(0o755)
-    return script
+def nagios_check(host: str, port: int, dbname: str) -> list[str]:
+    """The documented `pg_jobmon check` line, run as installed, with this cluster's
+    address and database."""
+    arguments = shlex.split(marked_block(MONITORING, "sh", "nagios-check"))
+    assert arguments[:2] == ["pg_jobmon", "check"]
+    documented = {"-h": "localhost", "-p": "5432", "-d": "app", "-U": "monitor"}
+    assert dict(zip(arguments[2::2], arguments[3::2])) == documented
+    actual = {"-h": host, "-p": str(port), "-d": dbname, "-U": "monitor"}
+    return [str(command_path()), "check", *(x for pair in actual.items() for x in pair)]
 
 
-def run_plugin(script: Path, cluster: Cluster, db: str, port: int) -> tuple[int, list[str]]:
+def run_plugin(cluster: Cluster, db: str) -> tuple[int, list[str]]:
     done = subprocess.run(
-        [str(script), "-h", cluster.node.host, "-p", str(port), "-d", db, "-U", "monitor"],
+        nagios_check(cluster.node.host, cluster.node.port, db),
+        env=command_environment(),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    return done.returncode, done.stdout.splitlines()
+    return done.returncode, [line.split(" | ")[0] for line in done.stdout.splitlines()]
 
 
 def test_nagios_plugin_exit_status_follows_the_worst_alert(
-    cluster: Cluster, db: str, conn: psycopg.Connection, monitor: psycopg.Connection, tmp_path: Path
+    cluster: Cluster, db: str, conn: psycopg.Connection, monitor: psycopg.Connection
 ) -> None:
-    script = plugin(tmp_path)
-    port = cluster.node.port
-    assert run_plugin(script, cluster, db, port) == (0, ["OK: All jobs run successfully"])
+    assert run_plugin(cluster, db) == (0, ["PG_JOBMON OK - All jobs run successfully"])
     for _ in range(3):
         finished_job(conn, "noisy", fail_level=2)
-    assert run_plugin(script, cluster, db, port) == (
+    assert run_plugin(cluster, db) == (
         1,
-        ["WARNING: NOISY: 3 consecutive WARNING runs"],
+        [
+            "PG_JOBMON WARNING - NOISY (FAILED_RUN): 3 consecutive WARNING runs",
+            "WARNING: NOISY (FAILED_RUN): 3 consecutive WARNING runs",
+        ],
     )
     for _ in range(3):
         finished_job(conn, "broken", fail_level=3)
-    assert run_plugin(script, cluster, db, port) == (
+    assert run_plugin(cluster, db) == (
         2,
-        ["CRITICAL: BROKEN: 3 consecutive CRITICAL runs", "NOISY: 3 consecutive WARNING runs"],
+        [
+            "PG_JOBMON CRITICAL - BROKEN (FAILED_RUN): 3 consecutive CRITICAL runs (and 1 more)",
+            "CRITICAL: BROKEN (FAILED_RUN): 3 consecutive CRITICAL runs",
+            "WARNING: NOISY (FAILED_RUN): 3 consecutive WARNING runs",
+        ],
     )
-    status, lines = run_plugin(script, cluster, "no_such_database", port)
+    status, lines = run_plugin(cluster, "no_such_database")
     assert status == 3
-    assert lines[0].startswith("UNKNOWN: check_job_status() failed: ")
+    assert lines[0].startswith("PG_JOBMON UNKNOWN - connection ")
 
 
 def test_cron_check_prints_nothing_while_all_is_well(
@@ -237,20 +249,15 @@ def cron_command(host: str, port: int, dbname: str) -> str:
     return command.replace(" -d app ", f" -d {dbname} ")
 
 
-def plugin_command(script: Path, host: str, port: int) -> list[str]:
-    return [str(script), "-h", host, "-p", str(port), "-d", TEMPLATE, "-U", "monitor"]
-
-
 def test_the_recipes_log_in_as_monitor_with_the_pgpass_password(
     guarded: Cluster, tmp_path: Path
 ) -> None:
-    script = plugin(tmp_path)
     host, port = guarded.node.host, int(guarded.node.port)
     environment = recipe_environment(tmp_path, PASSWORD)
     cron = ["sh", "-c", cron_command(host, port, TEMPLATE)]
     assert run_detached(cron, environment)[:2] == (0, "")
-    status, output, _ = run_detached(plugin_command(script, host, port), environment)
-    assert (status, output) == (0, "OK: All jobs run successfully\n")
+    status, output, _ = run_detached(nagios_check(host, port, TEMPLATE), environment)
+    assert (status, output.split(" | ")[0]) == (0, "PG_JOBMON OK - All jobs run successfully")
     with guarded.connect(TEMPLATE) as conn:
         for _ in range(3):
             finished_job(conn, "recipe", fail_level=3)
@@ -259,8 +266,11 @@ def test_the_recipes_log_in_as_monitor_with_the_pgpass_password(
                 0,
                 "FAILED_RUN|RECIPE|3 consecutive CRITICAL runs\n",
             )
-            status, output, _ = run_detached(plugin_command(script, host, port), environment)
-            assert (status, output) == (2, "CRITICAL: RECIPE: 3 consecutive CRITICAL runs\n")
+            status, output, _ = run_detached(nagios_check(host, port, TEMPLATE), environment)
+            assert (status, output.split(" | ")[0]) == (
+                2,
+                "PG_JOBMON CRITICAL - RECIPE (FAILED_RUN): 3 consecutive CRITICAL runs",
+            )
         finally:
             conn.execute(f"DELETE FROM {SCHEMA}.job_check_log")
 
@@ -272,20 +282,18 @@ def test_the_recipes_log_in_as_monitor_with_the_pgpass_password(
 def test_the_recipes_never_ask_for_a_password(
     guarded: Cluster, tmp_path: Path, password: str | None, error: str
 ) -> None:
-    script = plugin(tmp_path)
     host, port = guarded.node.host, int(guarded.node.port)
     environment = recipe_environment(tmp_path, password)
     status, output, _ = run_detached(["sh", "-c", cron_command(host, port, TEMPLATE)], environment)
     assert status == 2 and error in output and PROMPT not in output
-    status, output, _ = run_detached(plugin_command(script, host, port), environment)
-    assert status == 3 and output.startswith("UNKNOWN: check_job_status() failed: ")
+    status, output, _ = run_detached(nagios_check(host, port, TEMPLATE), environment)
+    assert status == 3 and output.startswith("PG_JOBMON UNKNOWN - connection ")
     assert error in output and PROMPT not in output
 
 
 @pytest.mark.slow
 def test_the_recipes_give_up_on_a_server_that_never_answers(tmp_path: Path) -> None:
     """A port that takes connections and never answers: each recipe ends in 10 seconds."""
-    script = plugin(tmp_path)
     environment = recipe_environment(tmp_path, PASSWORD)
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
@@ -293,5 +301,5 @@ def test_the_recipes_give_up_on_a_server_that_never_answers(tmp_path: Path) -> N
             ["sh", "-c", cron_command("127.0.0.1", port, "app")], environment
         )
         assert status == 2 and "timeout expired" in output and 9 < took < 30
-        status, output, took = run_detached(plugin_command(script, "127.0.0.1", port), environment)
+        status, output, took = run_detached(nagios_check("127.0.0.1", port, "app"), environment)
         assert status == 3 and "timeout expired" in output and 9 < took < 30
