@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from command import command_environment, run_command
 from fix_cluster import SCHEMA, Cluster, add_job, refusal, scalar, wait_until
 from monitoring import configure, finished_job
 from readme import MONITORING, marked_block, readme_sql
@@ -388,6 +389,20 @@ def plan(conn: psycopg.Connection, options: str) -> dict[str, Any]:
     return top
 
 
+def timed_command(cluster: Cluster, db: str, command: str) -> tuple[float, str]:
+    """The median wall time of three runs of `pg_jobmon command` (process start included),
+    and its output; printed for the record."""
+    timings, output = [], ""
+    for _ in range(3):
+        started = time.perf_counter()
+        done = run_command(command, environment=command_environment(cluster, db))
+        timings.append(time.perf_counter() - started)
+        output = done.stdout
+    median = statistics.median(timings)
+    print(f"pg_jobmon {command}: median {median * 1000:.0f} ms of {len(timings)} runs")
+    return median, output
+
+
 @pytest.mark.slow
 def test_a_million_runs_are_summed_up_by_index_probes(
     cluster: Cluster, db: str, conn: psycopg.Connection
@@ -432,8 +447,19 @@ def test_a_million_runs_are_summed_up_by_index_probes(
             " a name)"
         )
         rows = summary(conn)
+        commands = {name: timed_command(cluster, db, name) for name in ("metrics", "check")}
 
     assert len(rows) == NAMES + 1
+    metrics_output = commands["metrics"][1]
+    # A last start for every name that ran, as the view gives it.
+    last_starts = [
+        line
+        for line in metrics_output.splitlines()
+        if line.startswith("pg_jobmon_job_last_start_timestamp_seconds{")
+    ]
+    assert len(last_starts) == NAMES
+    # JOB 11 never succeeded: check reports its failures, CRITICAL.
+    assert commands["check"][1].startswith("PG_JOBMON CRITICAL - ")
     assert rows["NEVER RAN"] == no_runs(job_name="NEVER RAN")
     never_failed, never_succeeded = rows["JOB 10"], rows["JOB 11"]
     assert never_failed["last_failure"] is None and never_failed["last_success"] is not None
