@@ -1,11 +1,13 @@
 """make demo: a throwaway cluster, pg_jobmon installed, a job that fails, its log intact,
-and the failure reported by check_job_status().
+the failure pushed to a listener, reported by check_job_status() and by `pg_jobmon check`.
 
 Run by `make demo` as the unprivileged cluster user, with the test virtualenv's Python.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -74,10 +76,14 @@ def main() -> int:
     return 0
 
 
-def run_demo(node: testgres.PostgresNode) -> None:
-    with psycopg.connect(
+def connect(node: testgres.PostgresNode) -> psycopg.Connection:
+    return psycopg.connect(
         host=node.host, port=node.port, dbname="postgres", user="postgres", autocommit=True
-    ) as conn:
+    )
+
+
+def run_demo(node: testgres.PostgresNode) -> None:
+    with connect(node) as conn, connect(node) as listener:
         conn.execute("CREATE SCHEMA jobmon")
         conn.execute("CREATE EXTENSION pg_jobmon SCHEMA jobmon CASCADE")
         print("CREATE EXTENSION pg_jobmon SCHEMA jobmon CASCADE: done, no configuration")
@@ -106,12 +112,18 @@ def run_demo(node: testgres.PostgresNode) -> None:
             "SELECT job_id, start_time::date, status FROM jobmon.job_log",
         )
 
+        listener.execute("LISTEN pg_jobmon_alert")
+        print("\nAnother session listens for alerts: LISTEN pg_jobmon_alert;")
+
         print("\nRunning the job: SELECT nightly_load();")
         try:
             conn.execute("SELECT nightly_load()")
         except psycopg.Error as error:
             print(f"  the job failed: {error.diag.sqlstate} {error.diag.message_primary}")
 
+        print("\nThe listener was told at once, by the log write's own commit:")
+        for alert in listener.notifies(timeout=5, stop_after=1):
+            print(f"  {alert.channel}: {json.dumps(json.loads(alert.payload))}")
         show(
             conn,
             "Its work was rolled back:",
@@ -154,6 +166,29 @@ def run_demo(node: testgres.PostgresNode) -> None:
             "and the monitoring query reports it: SELECT * FROM jobmon.check_job_status();",
             "SELECT * FROM jobmon.check_job_status()",
         )
+        show(
+            conn,
+            "A dashboard's row per job name: SELECT ... FROM jobmon.job_summary;",
+            "SELECT job_name, last_status, last_success, alert_code, runs, failures"
+            " FROM jobmon.job_summary",
+        )
+    run_check(node)
+
+
+def run_check(node: testgres.PostgresNode) -> None:
+    """The Nagios plugin installed with the extension, as Nagios would run it."""
+    arguments = ["check", "-h", node.host, "-p", str(node.port), "-U", "postgres"]
+    print(f"\nThe same, as a Nagios check: pg_jobmon {' '.join(arguments)}")
+    done = subprocess.run(
+        [testgres.get_bin_path("pg_jobmon"), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    for line in (done.stdout + done.stderr).splitlines():
+        print(f"  {line}")
+    print(f"  (exit status {done.returncode}: 2 is CRITICAL to Nagios)")
 
 
 if __name__ == "__main__":
