@@ -1,3 +1,4 @@
-"""pytest set-up: the cluster fixtures live in fix_cluster.py."""
+"""pytest set-up: the cluster fixtures live in fix_cluster.py, the monitor role's in
+monitoring.py."""
 
-pytest_plugins = ("fix_cluster",)
+pytest_plugins = ("fix_cluster", "monitoring")

@@ -1,11 +1,16 @@
-"""Helpers for the monitoring tests: ending jobs, configuring checks, running them."""
+"""Helpers for the monitoring tests: ending jobs, configuring checks, running them, and
+the monitor role's fixtures (a pytest plugin: see conftest.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import psycopg
-from fix_cluster import SCHEMA, add_job, scalar
+import pytest
+from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, scalar, started_cluster
+from readme import readme_sql
 
 ALL_CLEAR = [(1, "OK", None, "All jobs run successfully")]
 
@@ -90,3 +95,50 @@ def fill_big_log(conn: psycopg.Connection, jobs: int = 1_000_000, names: int = 1
         finished_job(conn, "job 500", fail_level=3)
     finished_job(conn, "job 7", fail_level=3)
     conn.execute(f"VACUUM ANALYZE {SCHEMA}.job_log")
+
+
+def moved_job(
+    conn: psycopg.Connection, job_id: int, ago: str, took: str
+) -> tuple[datetime, datetime]:
+    """Move an ended job to have started ``ago`` and taken ``took``: its (start, end)."""
+    row = conn.execute(
+        f"UPDATE {SCHEMA}.job_log SET start_time = now() - %s::interval,"
+        " end_time = now() - %s::interval + %s::interval WHERE job_id = %s"
+        " RETURNING start_time, end_time",
+        (ago, ago, took, job_id),
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+@pytest.fixture
+def monitor(cluster: Cluster, db: str, conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A session of a role with exactly the README's monitor grants."""
+    conn.execute("CREATE ROLE monitor LOGIN")
+    conn.execute(readme_sql("monitor"))
+    with cluster.connect(db, user="monitor") as session:
+        yield session
+    # Roles belong to the cluster, which every test shares.
+    conn.execute("DROP OWNED BY monitor")
+    conn.execute("DROP ROLE monitor")
+
+
+# The password of the role monitor in the cluster `guarded`.
+MONITOR_PASSWORD = "right one"
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[Cluster]:
+    """A cluster that asks every role but postgres for a password over TCP, with the role
+    monitor (password MONITOR_PASSWORD, the README's grants) in its template."""
+    hba = [
+        "local all all trust",
+        "host all postgres 127.0.0.1/32 trust",
+        "host all all 127.0.0.1/32 scram-sha-256",
+    ]
+    with started_cluster(hba=hba) as running:
+        running.create_template()
+        with running.connect(TEMPLATE) as conn:
+            conn.execute(f"CREATE ROLE monitor LOGIN PASSWORD '{MONITOR_PASSWORD}'")
+            conn.execute(readme_sql("monitor"))
+        yield running

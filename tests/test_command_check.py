@@ -7,15 +7,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from command import command_environment, command_path, run_command
-from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, scalar, started_cluster, wait_until
-from monitoring import back_date, check_job_status, configure, finished_job
-from readme import readme_sql
+from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, scalar, wait_until
+from monitoring import MONITOR_PASSWORD, back_date, check_job_status, configure, finished_job
 from tcp_proxy import TcpProxy
 
 ZERO_COUNTS = {
@@ -189,19 +187,13 @@ def test_a_database_without_the_extension_is_unknown(cluster: Cluster) -> None:
 
 
 def test_the_monitor_role_runs_the_check(
-    cluster: Cluster, db: str, conn: psycopg.Connection
+    cluster: Cluster, db: str, conn: psycopg.Connection, monitor: psycopg.Connection
 ) -> None:
-    conn.execute("CREATE ROLE monitor LOGIN")
-    try:
-        conn.execute(readme_sql("monitor"))
-        configure(conn, "LATE")
-        back_date(conn, finished_job(conn, "late"), "3 hours")
-        status, lines, stderr = check(cluster, db, "-U", "monitor")
-        assert (status, stderr) == (2, "")
-        assert perfdata(lines[0])["oldest_missing"].startswith("108")  # 3 hours: 10800 s
-    finally:
-        conn.execute("DROP OWNED BY monitor")
-        conn.execute("DROP ROLE monitor")
+    configure(conn, "LATE")
+    back_date(conn, finished_job(conn, "late"), "3 hours")
+    status, lines, stderr = check(cluster, db, "-U", "monitor")
+    assert (status, stderr) == (2, "")
+    assert perfdata(lines[0])["oldest_missing"].startswith("108")  # 3 hours: 10800 s
 
 
 def test_a_query_past_its_timeout_is_unknown(
@@ -283,31 +275,13 @@ def test_a_server_that_never_answers_is_unknown_within_the_connect_timeout(
 
 
 # A role with a password, over TCP, where the server asks for it; stdin closed, no
-# terminal, no .pgpass: the check must fail at once, never ask.
-PASSWORD = "right one"
-
-
-@pytest.fixture(scope="module")
-def guarded() -> Iterator[Cluster]:
-    hba = [
-        "local all all trust",
-        "host all postgres 127.0.0.1/32 trust",
-        "host all all 127.0.0.1/32 scram-sha-256",
-    ]
-    with started_cluster(hba=hba) as running:
-        running.create_template()
-        with running.connect(TEMPLATE) as conn:
-            conn.execute(f"CREATE ROLE monitor LOGIN PASSWORD '{PASSWORD}'")
-            conn.execute(readme_sql("monitor"))
-        yield running
-
-
+# terminal, no .pgpass: the check must fail at once, never ask (the cluster `guarded`).
 @pytest.mark.parametrize(
     ("password", "error"),
     [
         (None, "no password supplied"),
         ("wrong", 'password authentication failed for user "monitor"'),
-        (PASSWORD, None),
+        (MONITOR_PASSWORD, None),
     ],
 )
 def test_a_password_comes_from_pgpass_and_is_never_asked_for(

@@ -11,15 +11,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import psycopg
 import pytest
 import yaml
 from command import command_environment, command_path, run_command
-from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, started_cluster
-from monitoring import configure, finished_job
+from fix_cluster import TEMPLATE, Cluster, add_job, started_cluster
+from monitoring import configure, finished_job, moved_job
 from readme import MONITORING, ROOT, marked_block, readme_sql
 
 COLLECTORS = ROOT / "doc" / "collectors"
@@ -67,17 +66,8 @@ def metrics(cluster: Cluster, db: str, *arguments: str) -> dict[Key, float]:
 
 
 def timed(conn: psycopg.Connection, job_id: int, ago: str, took: str) -> tuple[float, float]:
-    """Move an ended job to have started ``ago`` and taken ``took``: its (start, end) as
-    Unix times."""
-    row = conn.execute(
-        f"UPDATE {SCHEMA}.job_log SET start_time = now() - %s::interval,"
-        " end_time = now() - %s::interval + %s::interval WHERE job_id = %s"
-        " RETURNING start_time, end_time",
-        (ago, ago, took, job_id),
-    ).fetchone()
-    assert row is not None
-    start: datetime = row[0]
-    end: datetime = row[1]
+    """moved_job(), as the Unix times the metrics show."""
+    start, end = moved_job(conn, job_id, ago, took)
     return start.timestamp(), end.timestamp()
 
 
@@ -174,16 +164,10 @@ def test_the_window_is_a_setting_of_the_session(
 
 
 def test_the_monitor_role_reads_the_metrics(
-    cluster: Cluster, db: str, conn: psycopg.Connection
+    cluster: Cluster, db: str, conn: psycopg.Connection, monitor: psycopg.Connection
 ) -> None:
     known_history(conn)
-    conn.execute("CREATE ROLE monitor LOGIN")
-    try:
-        conn.execute(readme_sql("monitor"))
-        assert metrics(cluster, db, "-U", "monitor") == metrics(cluster, db)
-    finally:
-        conn.execute("DROP OWNED BY monitor")
-        conn.execute("DROP ROLE monitor")
+    assert metrics(cluster, db, "-U", "monitor") == metrics(cluster, db)
 
 
 def test_an_unreachable_database_prints_up_0_and_fails(cluster: Cluster) -> None:

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from command import command_environment, run_command
 from fix_cluster import SCHEMA, Cluster, add_job, refusal, scalar, wait_until
-from monitoring import configure, finished_job
-from readme import MONITORING, marked_block, readme_sql
+from monitoring import configure, finished_job, moved_job
+from readme import MONITORING, marked_block
 
 # The columns and types of the view, in order, as the metrics and the docs rely on them.
 COLUMNS = [
@@ -56,25 +56,13 @@ def no_runs(**columns: Any) -> dict[str, Any]:
     return row
 
 
-def timed(conn: psycopg.Connection, job_id: int, ago: str, took: str) -> tuple[datetime, datetime]:
-    """Move an ended job to have started ``ago`` and taken ``took``: (start, end)."""
-    row = conn.execute(
-        f"UPDATE {SCHEMA}.job_log SET start_time = now() - %s::interval,"
-        " end_time = now() - %s::interval + %s::interval WHERE job_id = %s"
-        " RETURNING start_time, end_time",
-        (ago, ago, took, job_id),
-    ).fetchone()
-    assert row is not None
-    return row[0], row[1]
-
-
 def run(
     conn: psycopg.Connection, name: str, ago: str, took: str, fail_level: int | None = None
 ) -> tuple[int, datetime, datetime]:
     """A job of ``name`` that ended (failed at ``fail_level``), moved back in time:
     (job_id, start, end)."""
     job_id = finished_job(conn, name, fail_level)
-    return (job_id, *timed(conn, job_id, ago, took))
+    return (job_id, *moved_job(conn, job_id, ago, took))
 
 
 def ended(
@@ -262,18 +250,6 @@ def test_a_bad_window_is_refused_naming_the_setting(conn: psycopg.Connection, va
     assert diag.message_primary == f'invalid value for parameter "{SETTING}": "{value}"'
     assert diag.message_detail == "The window of job_summary is an interval longer than zero."
     assert diag.message_hint == "Set it to an interval such as '7 days', or reset it for 1 day."
-
-
-@pytest.fixture
-def monitor(cluster: Cluster, db: str, conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    """A session of a role with exactly the README's monitor grants."""
-    conn.execute("CREATE ROLE monitor LOGIN")
-    conn.execute(readme_sql("monitor"))
-    with cluster.connect(db, user="monitor") as session:
-        yield session
-    # Roles belong to the cluster, which every test shares.
-    conn.execute("DROP OWNED BY monitor")
-    conn.execute("DROP ROLE monitor")
 
 
 def test_the_monitor_reads_what_the_owner_reads(

@@ -7,14 +7,13 @@ import shlex
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from command import command_environment, command_path
-from fix_cluster import PUBLIC_FUNCTIONS, SCHEMA, TEMPLATE, Cluster, refusal, started_cluster
-from monitoring import ALL_CLEAR, check_job_status, finished_job
+from fix_cluster import PUBLIC_FUNCTIONS, SCHEMA, TEMPLATE, Cluster, refusal
+from monitoring import ALL_CLEAR, MONITOR_PASSWORD, check_job_status, finished_job
 from readme import MONITORING, marked_block, readme_sql
 
 # What a monitor may execute: the monitor grants, plus the helpers left to PUBLIC.
@@ -30,18 +29,6 @@ MONITOR_FUNCTIONS = PUBLIC_FUNCTIONS | {
     "show_running(integer)",
     "_logging_sessions()",
 }
-
-
-@pytest.fixture
-def monitor(cluster: Cluster, db: str, conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
-    """A session of a role given the README's monitor grants."""
-    conn.execute("CREATE ROLE monitor LOGIN")
-    conn.execute(readme_sql("monitor"))
-    with cluster.connect(db, user="monitor") as session:
-        yield session
-    # Roles belong to the cluster, which every test shares.
-    conn.execute("DROP OWNED BY monitor")
-    conn.execute("DROP ROLE monitor")
 
 
 def test_monitor_runs_the_checks_and_the_show_queries(
@@ -185,25 +172,9 @@ def test_the_job_runner_grants_do_not_run_the_checks(cluster: Cluster, db: str) 
 
 
 # The recipes as a DBA pastes them: role monitor with a password, over TCP, where the
-# server asks for it; the password from the OS user's ~/.pgpass (here PGPASSFILE).
-PASSWORD = "right one"
+# server asks for it (the cluster `guarded`); the password from the OS user's ~/.pgpass
+# (here PGPASSFILE).
 PROMPT = "Password for user"
-
-
-@pytest.fixture(scope="module")
-def guarded() -> Iterator[Cluster]:
-    """A cluster that asks every role but postgres for a password over TCP."""
-    hba = [
-        "local all all trust",
-        "host all postgres 127.0.0.1/32 trust",
-        "host all all 127.0.0.1/32 scram-sha-256",
-    ]
-    with started_cluster(hba=hba) as running:
-        running.create_template()
-        with running.connect(TEMPLATE) as conn:
-            conn.execute(f"CREATE ROLE monitor LOGIN PASSWORD '{PASSWORD}'")
-            conn.execute(readme_sql("monitor"))
-        yield running
 
 
 def recipe_environment(tmp_path: Path, password: str | None) -> dict[str, str]:
@@ -253,7 +224,7 @@ def test_the_recipes_log_in_as_monitor_with_the_pgpass_password(
     guarded: Cluster, tmp_path: Path
 ) -> None:
     host, port = guarded.node.host, int(guarded.node.port)
-    environment = recipe_environment(tmp_path, PASSWORD)
+    environment = recipe_environment(tmp_path, MONITOR_PASSWORD)
     cron = ["sh", "-c", cron_command(host, port, TEMPLATE)]
     assert run_detached(cron, environment)[:2] == (0, "")
     status, output, _ = run_detached(nagios_check(host, port, TEMPLATE), environment)
@@ -294,7 +265,7 @@ def test_the_recipes_never_ask_for_a_password(
 @pytest.mark.slow
 def test_the_recipes_give_up_on_a_server_that_never_answers(tmp_path: Path) -> None:
     """A port that takes connections and never answers: each recipe ends in 10 seconds."""
-    environment = recipe_environment(tmp_path, PASSWORD)
+    environment = recipe_environment(tmp_path, MONITOR_PASSWORD)
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
         status, output, took = run_detached(
