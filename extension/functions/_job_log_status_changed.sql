@@ -12,6 +12,11 @@
 -- escalate-th alert at that highest code, it goes to the next code above in
 -- job_status_text (custom codes past 3 included), gets an ALERT ESCALATION step, and
 -- its status becomes ESCALATED. The first alert of a name is never escalated (1.5.0).
+-- Each change of the name's alert is also sent on the channel pg_jobmon_alert (payload:
+-- _alert_payload()): raised when a failure adds a row, escalated when it is escalated,
+-- cleared when the change leaves the name with no rows where it had some. NOTIFY goes
+-- out at commit, so a listener hears of a status if and only if its write committed.
+-- A good run of a name with no rows sends nothing, and pays one index probe as before.
 -- SECURITY DEFINER: locking a job_check_config row needs UPDATE on it, which neither a
 -- logging role of its own nor a DBA who updates job_log need have.
 CREATE OR REPLACE FUNCTION @extschema@._job_log_status_changed()
@@ -27,24 +32,56 @@ DECLARE
     v_level integer;
     v_next integer;
     v_escalate integer;
+    v_removed bigint := 0;
+    v_previous integer;
+    v_failures integer;
 BEGIN
     IF OLD.status IS NOT NULL THEN
-        DELETE FROM @extschema@.job_check_log AS l WHERE l.job_id = NEW.job_id;
-    END IF;
-    IF NEW.status IS NULL THEN
-        RETURN NEW;
+        -- The job's own row goes; its code counts among the name's previous alerts.
+        WITH removed AS (
+            DELETE FROM @extschema@.job_check_log AS l WHERE l.job_id = NEW.job_id
+            RETURNING l.alert_code
+        )
+        SELECT max(r.alert_code), count(*) INTO v_previous, v_removed FROM removed AS r;
     END IF;
     IF NEW.status = (SELECT t.alert_text FROM @extschema@.job_status_text AS t
                      WHERE t.alert_code = 1) THEN
-        DELETE FROM @extschema@.job_check_log AS l WHERE l.job_name = NEW.job_name;
+        -- The codes come back from the DELETE itself: the good run of a name without
+        -- alerts costs what it did before this notification existed.
+        WITH removed AS (
+            DELETE FROM @extschema@.job_check_log AS l WHERE l.job_name = NEW.job_name
+            RETURNING l.alert_code
+        )
+        SELECT greatest(v_previous, max(r.alert_code)), v_removed + count(*)
+        INTO v_previous, v_removed
+        FROM removed AS r;
+        IF v_removed > 0 THEN
+            PERFORM @extschema@._notify_alert(@extschema@._alert_payload(
+                'cleared', NEW.job_id, NEW.job_name, NEW.owner, NEW.status,
+                1, NEW.status, v_previous, 0));
+        END IF;
         RETURN NEW;
     END IF;
-    SELECT max(t.alert_code) INTO v_code
-    FROM @extschema@.job_status_text AS t
-    WHERE t.alert_text = NEW.status;
+    IF NEW.status IS NOT NULL THEN
+        SELECT max(t.alert_code) INTO v_code
+        FROM @extschema@.job_status_text AS t
+        WHERE t.alert_text = NEW.status;
+    END IF;
     IF v_code IS NULL THEN
+        -- A status that is no alert's (set by hand, or back to NULL) only takes the job's
+        -- own row away: the last one of its name clears the alert.
+        IF v_removed > 0 AND NOT EXISTS (
+            SELECT FROM @extschema@.job_check_log AS l WHERE l.job_name = NEW.job_name
+        ) THEN
+            PERFORM @extschema@._notify_alert(@extschema@._alert_payload(
+                'cleared', NEW.job_id, NEW.job_name, NEW.owner, NEW.status,
+                1, @extschema@._alert_text(1), v_previous, 0));
+        END IF;
         RETURN NEW;
     END IF;
+    SELECT greatest(v_previous, max(l.alert_code)), count(*) + 1
+    INTO v_previous, v_failures
+    FROM @extschema@.job_check_log AS l WHERE l.job_name = NEW.job_name;
 
     v_level := v_code;
     -- Two failures of one job name at once would count the same rows: the job's
@@ -86,6 +123,10 @@ BEGIN
     END IF;
     INSERT INTO @extschema@.job_check_log (job_id, job_name, alert_code)
     VALUES (NEW.job_id, NEW.job_name, v_level);
+    PERFORM @extschema@._notify_alert(@extschema@._alert_payload(
+        CASE WHEN v_next IS NULL THEN 'raised' ELSE 'escalated' END,
+        NEW.job_id, NEW.job_name, NEW.owner, NEW.status,
+        v_level, @extschema@._alert_text(v_level), v_previous, v_failures));
     RETURN NEW;
 END
 $$;
