@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from cli import messages, parsing
+from cli import messages, parsing, watch
 
 # The commands, in the order --help lists them.
-COMMANDS: tuple[ModuleType, ...] = ()
+COMMANDS: tuple[ModuleType, ...] = (watch,)
 
 
 def build_parser() -> argparse.ArgumentParser:
