@@ -39,7 +39,7 @@ class AlertRow:
 
 @dataclass(frozen=True)
 class Run:
-    """The run reported with a caught-up "cleared": the name's latest ended run."""
+    """The run reported with a caught-up "cleared": the name's latest good run."""
 
     job_id: int | None
     owner: str | None
@@ -51,6 +51,10 @@ class AlertBook:
 
     def __init__(self, known: Known | None = None) -> None:
         self.known: Known = known if known is not None else {}
+        # (event, job_id) of what the last catch-up reported: its notification, read
+        # after the rows, is dropped even where the state alone could not tell (a clear
+        # and a new failure of one name, both between LISTEN and the read).
+        self.caught: set[tuple[str, int | None]] = set()
 
     def catch_up(
         self,
@@ -61,6 +65,7 @@ class AlertBook:
         """The events that turn what is known into ``rows``: first a "cleared" for each
         name none of whose known rows remains, then a "raised" (or "escalated") for each
         row not known yet, oldest run first. The book itself is not changed."""
+        self.caught.clear()
         now: Known = {}
         by_id: dict[int, AlertRow] = {}
         for row in rows:
@@ -124,7 +129,7 @@ class AlertBook:
         """The event of a notification's payload, or None when already reported."""
         name = payload.get("job_name")
         event = payload.get("event")
-        if not isinstance(name, str):
+        if not isinstance(name, str) or (event, payload.get("job_id")) in self.caught:
             return None
         if event == "cleared":
             if name not in self.known:
@@ -140,6 +145,8 @@ class AlertBook:
     def apply(self, event: Event) -> None:
         """Count a delivered event as known."""
         name = event["job_name"]
+        if event["caught_up"]:
+            self.caught.add((event["event"], event["job_id"]))
         if event["event"] == "cleared":
             self.known.pop(name, None)
         elif event["event"] in FAILURE_EVENTS:

@@ -70,7 +70,9 @@ class Listener:
         try:
             pgconn.consume_input()
         except psycopg.Error as failed:
-            raise psycopg.OperationalError(str(failed)) from None
+            raise psycopg.OperationalError(
+                str(failed).removeprefix("consuming input failed: ")
+            ) from None
         if pgconn.status != pq.ConnStatus.OK:
             raise psycopg.OperationalError(pgconn.error_message.decode(errors="replace"))
         while True:

@@ -198,16 +198,8 @@ class _Watch:
         conn = listener.conn
         schema = connection.extension_schema(conn)
         cleared_text = self._cleared_text(conn, schema)
-        # LISTEN came first: a change committed from here on is either in these rows or
-        # in a notification still to be read, which the book then knows to drop.
-        rows = _alert_rows(conn, schema)
-        events = self.alerts.catch_up(
-            rows, lambda name: _latest_run(conn, schema, name), cleared_text
-        )
-        if not self._deliver(events, self.alerts, report):
+        if not self._reconcile(conn, schema, cleared_text, report):
             return
-        self.alerts.replace(rows)
-        self._save()
         self._poll(conn, schema, cleared_text, report, caught_up)
         if self.stop.requested:
             return
@@ -222,11 +214,36 @@ class _Watch:
             if self.stop.requested:
                 return
             if time.monotonic() >= next_poll:
+                # Also read job_check_log again: an alert whose notification was never
+                # sent (the server drops it when the notification queue is nearly full)
+                # is reported within an interval all the same.
+                listener.wait(0)
+                if listener.pending:
+                    continue
+                if not self._reconcile(conn, schema, cleared_text, report=True):
+                    return
                 self._poll(conn, schema, cleared_text, report=True, caught_up=False)
                 next_poll = time.monotonic() + self.args.interval
                 continue
             listener.wait(next_poll - time.monotonic(), self.stop.fd)
             _drain(self.stop.fd)
+
+    def _reconcile(
+        self, conn: psycopg.Connection, schema: sql.Identifier, cleared_text: str, report: bool
+    ) -> bool:
+        """Report what job_check_log holds that was not reported; False if asked to stop.
+
+        LISTEN came first: a change committed from here on is either in these rows or in
+        a notification still to be read, which the book then knows to drop."""
+        rows = _alert_rows(conn, schema)
+        events = self.alerts.catch_up(
+            rows, lambda name: _latest_run(conn, schema, name, cleared_text), cleared_text
+        )
+        if not self._deliver(events, self.alerts, report):
+            return False
+        self.alerts.replace(rows)
+        self._save()
+        return True
 
     def _heard(self, payload: str) -> None:
         try:
@@ -297,14 +314,16 @@ def _alert_rows(conn: psycopg.Connection, schema: sql.Identifier) -> list[AlertR
     return [AlertRow(*row) for row in rows]
 
 
-def _latest_run(conn: psycopg.Connection, schema: sql.Identifier, name: str) -> Run:
-    """The latest ended run of ``name``: the one that most likely cleared its alert."""
+def _latest_run(conn: psycopg.Connection, schema: sql.Identifier, name: str, good: str) -> Run:
+    """The run that most likely cleared ``name``'s alert: its latest good run, else (the
+    alert was cleared by hand) its latest ended run."""
     row = conn.execute(
         sql.SQL(
             "SELECT job_id, owner, status FROM {}.job_log"
-            " WHERE job_name = %s AND status IS NOT NULL ORDER BY start_time DESC LIMIT 1"
+            " WHERE job_name = %s AND status IS NOT NULL"
+            " ORDER BY status = %s DESC, start_time DESC LIMIT 1"
         ).format(schema),
-        (name,),
+        (name, good),
     ).fetchone()
     return Run(*row) if row is not None else Run(None, None, None)
 

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 from command import command_environment, run_command
-from fix_cluster import SCHEMA, Cluster, in_background, scalar, started_cluster, wait_until
+from fix_cluster import SCHEMA, Cluster, add_job, in_background, scalar, started_cluster, wait_until
 from monitoring import configure, finished_job
 from readme import readme_sql
 from watching import Watch, hook_lines, watching
@@ -246,3 +246,18 @@ def test_a_state_file_carries_what_was_reported_across_runs_of_watch(
         assert summary(watch.event()) == ("raised", while_stopped, 3, True)
         watch.no_event(0.5)
         assert watch.stop(signal.SIGINT) == 0
+
+
+def test_an_alert_that_sent_no_notification_is_found_within_an_interval(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    """As when the server drops a notification because its queue is nearly full."""
+    job = add_job(conn, "quiet")
+    with watching(FAST, command_environment(cluster, db)) as watch:
+        conn.execute(
+            f"INSERT INTO {SCHEMA}.job_check_log (job_id, job_name, alert_code)"
+            " VALUES (%s, 'QUIET', 3)",
+            (job,),
+        )
+        assert summary(watch.event()) == ("raised", job, 3, True)
+        watch.no_event(0.6)
