@@ -158,10 +158,12 @@ class _Watch:
             listener = Listener.open(self.conninfo)
         except psycopg.Error as failed:
             raise messages.CommandError(_one_line(failed)) from None
-        first = True
+        # Late jobs found by the first check count as caught up when compared with a
+        # state file, as after a reconnection.
+        caught_up = saved is not None
         while True:
             try:
-                self._session(listener, report, caught_up=not first)
+                self._session(listener, report, caught_up)
                 listener.close()
                 return 0
             except psycopg.Error as failed:
@@ -173,7 +175,7 @@ class _Watch:
             reopened = self._reconnect()
             if reopened is None:
                 return 0
-            listener, report, first = reopened, True, False
+            listener, report, caught_up = reopened, True, True
 
     def _reconnect(self) -> Listener | None:
         """A new listening connection, after as many tries as it takes; None if asked to
