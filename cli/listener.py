@@ -10,7 +10,12 @@ and handed to the same queue.
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
 import selectors
+import socket
+import threading
+from collections.abc import Iterator
 
 import psycopg
 from psycopg import pq
@@ -32,21 +37,39 @@ LIVENESS = {
 class Listener:
     """One connection that listens; replaced as a whole when it is lost."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection, answer_within: float) -> None:
         self.conn = conn
+        self.answer_within = answer_within
+        self.cut = False  # whether deadline() cut the connection
         self.pending: collections.deque[str] = collections.deque()
         conn.add_notify_handler(self._heard)
 
     @classmethod
-    def open(cls, conninfo: str) -> Listener:
+    def open(cls, conninfo: str, answer_within: float) -> Listener:
         """A connection that already LISTENs: whatever commits from now on is heard."""
-        conn = psycopg.connect(conninfo, autocommit=True)
+        listener = cls(psycopg.connect(conninfo, autocommit=True), answer_within)
         try:
-            conn.execute(f"LISTEN {CHANNEL}")
+            with listener.deadline():
+                listener.conn.execute(f"LISTEN {CHANNEL}")
         except BaseException:
-            conn.close()
+            listener.close()
             raise
-        return cls(conn)
+        return listener
+
+    @contextlib.contextmanager
+    def deadline(self) -> Iterator[None]:
+        """The server must answer the queries of the block within ``answer_within``
+        seconds, else the connection is cut, and the query fails as on a lost one.
+
+        A stalled server, or a path that stalls while the kernels at both ends still
+        acknowledge, looks alive to TCP itself: psycopg 3.1 would wait for ever."""
+        timer = threading.Timer(self.answer_within, self._cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def wait(self, timeout: float, wakeup_fd: int | None = None) -> None:
         """Wait up to ``timeout`` seconds for a notification (or for ``wakeup_fd`` to be
@@ -64,6 +87,16 @@ class Listener:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _cut(self) -> None:
+        # Shutting the socket down (through a duplicate of its descriptor, which stays
+        # libpq's to close) wakes psycopg's wait with an end of stream.
+        self.cut = True
+        with (
+            contextlib.suppress(OSError, psycopg.Error),
+            socket.socket(fileno=os.dup(self.conn.fileno())) as sock,
+        ):
+            sock.shutdown(socket.SHUT_RDWR)
 
     def _read(self) -> None:
         pgconn = self.conn.pgconn

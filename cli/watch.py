@@ -9,6 +9,7 @@ with a bounded backoff, and what changed meanwhile is read from job_check_log.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import select
@@ -22,7 +23,7 @@ from typing import Any, Union
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cli import connection, messages, parsing, state
 from cli.alerts import AlertBook, AlertRow, Run
@@ -146,6 +147,10 @@ class _Watch:
         self.conninfo = make_conninfo(
             connection.conninfo(args, APPLICATION_NAME), client_encoding="UTF8", **LIVENESS
         )
+        # How long the server may take to answer watch's few small queries: twice the
+        # connect timeout, so that one option bounds every wait on the server.
+        self.answer_within = 2.0 * float(str(conninfo_to_dict(self.conninfo)["connect_timeout"]))
+        self.listener: Listener | None = None
 
     def run(self) -> int:
         saved = state.load(self.state_path) if self.state_path is not None else None
@@ -155,7 +160,7 @@ class _Watch:
         # from a state file, or after a reconnection, what changed always is.
         report = saved is not None or self.args.report_existing
         try:
-            listener = Listener.open(self.conninfo)
+            listener = Listener.open(self.conninfo, self.answer_within)
         except psycopg.Error as failed:
             raise messages.CommandError(_one_line(failed)) from None
         # Late jobs found by the first check count as caught up when compared with a
@@ -170,7 +175,12 @@ class _Watch:
                 if not _is_lost(listener, failed):
                     listener.close()
                     raise messages.CommandError(_one_line(failed)) from None
-                messages.progress(f"connection to server was lost: {_one_line(failed)}")
+                cause = (
+                    f"no answer within {self.answer_within:g} s"
+                    if listener.cut
+                    else _one_line(failed)
+                )
+                messages.progress(f"connection to server was lost: {cause}")
             listener.close()
             reopened = self._reconnect()
             if reopened is None:
@@ -183,7 +193,7 @@ class _Watch:
         delay = 1.0
         while not self.stop.requested:
             try:
-                listener = Listener.open(self.conninfo)
+                listener = Listener.open(self.conninfo, self.answer_within)
             except psycopg.Error as failed:
                 messages.progress(
                     f"could not reconnect: {_one_line(failed)}; trying again in {delay:g} s"
@@ -198,8 +208,10 @@ class _Watch:
     def _session(self, listener: Listener, report: bool, caught_up: bool) -> None:
         """Catch up, then deliver events until asked to stop (or the connection fails)."""
         conn = listener.conn
-        schema = connection.extension_schema(conn)
-        cleared_text = self._cleared_text(conn, schema)
+        self.listener = listener
+        with listener.deadline():
+            schema = connection.extension_schema(conn)
+            cleared_text = self._cleared_text(conn, schema)
         if not self._reconcile(conn, schema, cleared_text, report):
             return
         self._poll(conn, schema, cleared_text, report, caught_up)
@@ -237,15 +249,21 @@ class _Watch:
 
         LISTEN came first: a change committed from here on is either in these rows or in
         a notification still to be read, which the book then knows to drop."""
-        rows = _alert_rows(conn, schema)
-        events = self.alerts.catch_up(
-            rows, lambda name: _latest_run(conn, schema, name, cleared_text), cleared_text
-        )
+        with self._deadline():
+            rows = _alert_rows(conn, schema)
+            events = self.alerts.catch_up(
+                rows, lambda name: _latest_run(conn, schema, name, cleared_text), cleared_text
+            )
         if not self._deliver(events, self.alerts, report):
             return False
         self.alerts.replace(rows)
         self._save()
         return True
+
+    def _deadline(self) -> contextlib.AbstractContextManager[None]:
+        assert self.listener is not None
+        deadline: contextlib.AbstractContextManager[None] = self.listener.deadline()
+        return deadline
 
     def _heard(self, payload: str) -> None:
         try:

@@ -15,6 +15,7 @@ from command import command_environment, run_command
 from fix_cluster import SCHEMA, Cluster, add_job, in_background, scalar, started_cluster, wait_until
 from monitoring import configure, finished_job
 from readme import readme_sql
+from tcp_proxy import TcpProxy
 from watching import Watch, hook_lines, watching
 
 # Contract A's keys, and the one watch adds.
@@ -261,3 +262,23 @@ def test_an_alert_that_sent_no_notification_is_found_within_an_interval(
         )
         assert summary(watch.event()) == ("raised", job, 3, True)
         watch.no_event(0.6)
+
+
+@pytest.mark.slow
+def test_watch_reconnects_when_the_network_stalls(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    """A path that stops passing anything (the kernels still acknowledge, so TCP sees
+    nothing wrong): the next check gets no answer, watch cuts the connection and tries
+    again until the path passes again, then reports what it missed."""
+    with TcpProxy(cluster.node.host, cluster.node.port) as proxy:
+        environment = command_environment(cluster, db, PGHOST=proxy.host, PGPORT=str(proxy.port))
+        with watching([*FAST, "--connect-timeout", "1"], environment) as watch:
+            proxy.freeze()
+            watch.wait_stderr("connection to server was lost: no answer within 2 s")
+            watch.wait_stderr("could not reconnect")
+            missed = finished_job(conn, "cut off", fail_level=3)
+            proxy.thaw()
+            watch.wait_stderr("caught up")
+            assert summary(watch.event()) == ("raised", missed, 3, True)
+            watch.no_event(0.5)
