@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from cli import check, messages, metrics, parsing
+from cli import check, messages, metrics, parsing, watch
 
 # The commands, in the order --help lists them.
-COMMANDS: tuple[ModuleType, ...] = (check, metrics)
+COMMANDS: tuple[ModuleType, ...] = (check, watch, metrics)
 
 
 def build_parser() -> argparse.ArgumentParser:
