@@ -224,7 +224,7 @@ class _Watch:
         next_poll = time.monotonic() + self.args.interval
         while not self.stop.requested:
             while listener.pending and not self.stop.requested:
-                self._heard(listener.pending.popleft())
+                self._heard(conn, schema, listener.pending.popleft())
             if self.stop.requested:
                 return
             if time.monotonic() >= next_poll:
@@ -265,7 +265,7 @@ class _Watch:
         deadline: contextlib.AbstractContextManager[None] = self.listener.deadline()
         return deadline
 
-    def _heard(self, payload: str) -> None:
+    def _heard(self, conn: psycopg.Connection, schema: sql.Identifier, payload: str) -> None:
         try:
             decoded: Any = json.loads(payload)
         except ValueError:
@@ -276,8 +276,17 @@ class _Watch:
             )
             return
         event = self.alerts.live(decoded)
-        if event is not None:
-            self._deliver([event], self.alerts, report=True)
+        if event is None:
+            return
+        with self._deadline():
+            confirmed = _confirmed(conn, schema, event, self.alerts.known.get(event["job_name"]))
+        if confirmed is None:
+            messages.warning(
+                f"ignored a notification on {CHANNEL} that the log does not confirm:"
+                f" {payload[:80]!r}"
+            )
+            return
+        self._deliver([confirmed], self.alerts, report=True)
 
     def _poll(
         self,
@@ -332,6 +341,48 @@ def _alert_rows(conn: psycopg.Connection, schema: sql.Identifier) -> list[AlertR
         ).format(schema=schema)
     ).fetchall()
     return [AlertRow(*row) for row in rows]
+
+
+def _confirmed(
+    conn: psycopg.Connection,
+    schema: sql.Identifier,
+    event: dict[str, Any],
+    known: dict[int, int] | None,
+) -> dict[str, Any] | None:
+    """``event`` as job_log confirms it, or None.
+
+    Any session may send a notification on the channel, so a hook is run only for what
+    the log shows: the run exists under that name, owner and status; a failure's run
+    ended, not well; and for a clear, none of the name's alerts that watch knew is left
+    in job_check_log. A payload cut to fit NOTIFY's limit gets its
+    name, owner and status back in full from job_log.
+    """
+    job_id, cleared = event.get("job_id"), event["event"] == "cleared"
+    if not all(_is_int(event.get(key)) for key in ("job_id", "alert_code")):
+        return None
+    row = conn.execute(
+        sql.SQL(
+            "SELECT j.job_name, j.owner, j.status, CASE WHEN %(cleared)s"
+            "     THEN NOT EXISTS (SELECT FROM {schema}.job_check_log AS l"
+            "                      WHERE l.job_id = ANY(%(alerted)s))"
+            "     ELSE j.status <> (SELECT t.alert_text FROM {schema}.job_status_text AS t"
+            "                       WHERE t.alert_code = 1) END"
+            " FROM {schema}.job_log AS j WHERE j.job_id = %(job_id)s"
+        ).format(schema=schema),
+        {"job_id": job_id, "cleared": cleared, "alerted": list(known or ())},
+    ).fetchone()
+    if row is None or not row[3]:
+        return None
+    name, owner, status = row[0], row[1], row[2]
+    if event.get("truncated"):
+        return {**event, "job_name": name, "owner": owner, "status": status}
+    if (name, owner, status) != (event["job_name"], event.get("owner"), event.get("status")):
+        return None
+    return event
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _latest_run(conn: psycopg.Connection, schema: sql.Identifier, name: str, good: str) -> Run:

@@ -3,9 +3,9 @@ run as the installed command against real clusters."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +50,6 @@ def make_monitor(conn: psycopg.Connection) -> None:
     conn.execute(readme_sql("monitor"))
 
 
-@pytest.fixture
-def monitor(conn: psycopg.Connection) -> Iterator[str]:
-    make_monitor(conn)
-    yield "monitor"
-    conn.execute("DROP OWNED BY monitor")
-    conn.execute("DROP ROLE monitor")
-
-
 def summary(event: dict[str, Any]) -> tuple[Any, ...]:
     """What a test checks of a failure event."""
     return (event["event"], event["job_id"], event["alert_code"], event["caught_up"])
@@ -82,12 +74,16 @@ def test_watch_help() -> None:
 
 
 def test_hook_gets_raised_escalated_and_cleared_as_json(
-    cluster: Cluster, db: str, conn: psycopg.Connection, monitor: str, tmp_path: Path
+    cluster: Cluster,
+    db: str,
+    conn: psycopg.Connection,
+    monitor: psycopg.Connection,
+    tmp_path: Path,
 ) -> None:
     """Run as the README's monitor role: its grants are all that watch needs."""
     out = tmp_path / "events"
     configure(conn, "FLAKY", escalate=2)
-    environment = command_environment(cluster, db, PGUSER=monitor)
+    environment = command_environment(cluster, db, PGUSER="monitor")
     with watching(["--exec", f"cat >> {shlex.quote(str(out))}"], environment):
         runs = [finished_job(conn, "flaky", fail_level=2) for _ in range(2)]
         good = finished_job(conn, "flaky")
@@ -101,6 +97,67 @@ def test_hook_gets_raised_escalated_and_cleared_as_json(
     assert all(set(e) == ALERT_KEYS for e in events)
     assert events[1]["status"] == "ESCALATED"
     assert (events[2]["job_name"], events[2]["owner"]) == ("FLAKY", "postgres")
+
+
+def test_notifications_the_log_does_not_confirm_run_no_hook(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    """Any role that may connect can send on the channel: watch reports only what job_log
+    and job_check_log show, and a malformed payload does not stop it."""
+    good = finished_job(conn, "real")
+    conn.execute("CREATE ROLE outsider LOGIN")
+    try:
+        with watching([], command_environment(cluster, db)) as watch:
+            failed = finished_job(conn, "real", fail_level=3)
+            assert summary(watch.event()) == ("raised", failed, 3, False)
+            forged = [
+                # No such run.
+                alert("raised", 10**9, "FAKE", "outsider", "CRITICAL", 3),
+                # A real run that ended well is no failure.
+                alert("raised", good, "REAL", "postgres", "OK", 3),
+                # The name's alert is still there: no clear.
+                alert("cleared", good, "REAL", "postgres", "OK", 1),
+                # Not the run's status.
+                alert("raised", failed, "REAL", "postgres", "WARNING", 2),
+                {"event": "raised", "job_id": "x", "job_name": "REAL", "alert_code": "y"},
+            ]
+            with cluster.connect(db, user="outsider") as outsider:
+                for text in [*(json.dumps(payload) for payload in forged), "not json"]:
+                    outsider.execute("SELECT pg_notify('pg_jobmon_alert', %s)", (text,))
+            watch.wait_stderr("that the log does not confirm", count=len(forged))
+            watch.wait_stderr("that is no alert")
+            cleared = finished_job(conn, "real")
+            assert summary(watch.event()) == ("cleared", cleared, 1, False)
+            watch.no_event(within=0.5)
+            assert watch.process.poll() is None
+    finally:
+        conn.execute("DROP ROLE outsider")
+
+
+def test_a_payload_cut_to_fit_reaches_the_hook_in_full(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    name = "LONG " + "N" * 9000
+    with watching([], command_environment(cluster, db)) as watch:
+        failed = finished_job(conn, name, fail_level=3)
+        event = watch.event()
+    assert (event["job_id"], event["job_name"], event["truncated"]) == (failed, name, True)
+
+
+def alert(event: str, job_id: int, name: str, owner: str, status: str, code: int) -> dict[str, Any]:
+    """A payload with contract A's keys."""
+    return {
+        "event": event,
+        "job_id": job_id,
+        "job_name": name,
+        "owner": owner,
+        "status": status,
+        "alert_code": code,
+        "alert_text": status,
+        "previous_alert_code": None,
+        "failures": 1,
+        "truncated": False,
+    }
 
 
 def test_a_failing_or_hanging_hook_does_not_stop_watch(
