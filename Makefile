@@ -33,7 +33,7 @@ build/pg_jobmon: $(wildcard cli/*.py)
 	mkdir -p build/command/cli
 	cp cli/*.py build/command/cli/
 	$(PYTHON) -m zipapp build/command --output $@ --python "$(COMMAND_PYTHON)" \
-		--main cli.main:main
+		--main cli.entry:main
 
 # The test tools live in a virtualenv that the unprivileged user running the clusters
 # can read (PostgreSQL refuses to run as root).

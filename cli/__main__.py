@@ -1,5 +1,5 @@
 """`python -m cli`, from a checkout: the same as the installed `pg_jobmon`."""
 
-from cli.main import main
+from cli.entry import main
 
 main()

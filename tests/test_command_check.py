@@ -325,3 +325,21 @@ def test_help_of_the_program_and_of_check() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("pg_jobmon: error: ")
     assert 'Try "pg_jobmon --help" for more information.' in done.stderr
+
+
+def test_a_python_without_psycopg_gets_an_error_that_says_so() -> None:
+    """The command's Python, with its site packages (where psycopg lives) left out."""
+    interpreter = command_path().read_bytes().split(b"\n", 1)[0][2:].decode().strip()
+    done = subprocess.run(
+        [interpreter, "-S", str(command_path()), "check"],
+        env=command_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(
+        f"pg_jobmon: error: the Python module psycopg is not installed for {interpreter}\n"
+    )
+    assert "apt install python3-psycopg" in done.stderr
