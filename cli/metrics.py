@@ -185,8 +185,12 @@ def _reason(failed: Exception) -> str:
 # Serving over HTTP
 
 
-class _Stop(Exception):
-    """SIGTERM: end the server between two requests, or in the middle of one."""
+class _Stop(BaseException):
+    """SIGTERM: end the server between two requests, or in the middle of one.
+
+    Not an Exception, as KeyboardInterrupt is not: socketserver reports an Exception
+    raised while it handles a request and goes on serving, which would ignore a SIGTERM
+    that lands there."""
 
 
 def serve(collector: Collector, address: tuple[str, int]) -> int:

@@ -13,6 +13,19 @@ from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, scalar, started_clus
 from readme import readme_sql
 
 ALL_CLEAR = [(1, "OK", None, "All jobs run successfully")]
+# The keys of an alert's payload on the channel pg_jobmon_alert.
+ALERT_KEYS = {
+    "event",
+    "job_id",
+    "job_name",
+    "owner",
+    "status",
+    "alert_code",
+    "alert_text",
+    "previous_alert_code",
+    "failures",
+    "truncated",
+}
 
 
 def finished_job(conn: psycopg.Connection, name: str, fail_level: int | None = None) -> int:

@@ -10,21 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 from fix_cluster import SCHEMA, Cluster, add_job, scalar
-from monitoring import configure, finished_job
+from monitoring import ALERT_KEYS, configure, finished_job
 
 CHANNEL = "pg_jobmon_alert"
-KEYS = {
-    "event",
-    "job_id",
-    "job_name",
-    "owner",
-    "status",
-    "alert_code",
-    "alert_text",
-    "previous_alert_code",
-    "failures",
-    "truncated",
-}
 # NOTIFY refuses a payload of this many bytes or more.
 PAYLOAD_LIMIT = 8000
 # Sent by the test after the writes it checks: notifications arrive in commit order, so
@@ -241,7 +229,7 @@ def test_long_texts_are_cut_to_fit_the_payload(
         # Cut to fit, not far below: the texts keep what room there is.
         assert PAYLOAD_LIMIT - 50 < len(payload.encode()) < PAYLOAD_LIMIT
         sent = json.loads(payload)
-        assert set(sent) == KEYS
+        assert set(sent) == ALERT_KEYS
         assert sent["truncated"] is True
         for key, value in (("job_name", job_name), ("owner", owner), ("status", status)):
             assert value.startswith(sent[key]), key
@@ -271,7 +259,7 @@ def test_a_role_that_may_only_listen_hears_what_the_monitor_reads(
             outsider.execute(f"LISTEN {CHANNEL}")
             failed = finished_job(conn, "watched", fail_level=2)
             (sent,) = alerts(outsider, conn)
-        assert set(sent) == KEYS
+        assert set(sent) == ALERT_KEYS
         run = conn.execute(
             f"SELECT job_id, job_name, owner, status FROM {SCHEMA}.job_log WHERE job_id = %s",
             (failed,),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import math
 import re
 import shlex
@@ -11,13 +12,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 import pytest
 import yaml
 from command import command_environment, command_path, run_command
-from fix_cluster import TEMPLATE, Cluster, add_job, started_cluster
+from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, scalar, started_cluster, wait_until
 from monitoring import configure, finished_job, moved_job
 from readme import MONITORING, ROOT, marked_block, readme_sql
 
@@ -206,21 +208,29 @@ def scrape(url: str) -> dict[Key, float]:
         return parse(answer.read().decode())
 
 
-@pytest.mark.slow
-def test_served_scrapes_say_whether_the_database_is_up(own_cluster: Cluster) -> None:
+def serving(environment: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """`pg_jobmon metrics --listen` on a free port, and its URL once it serves."""
     server = subprocess.Popen(
         [str(command_path()), "metrics", "--listen", "127.0.0.1:0", "--connect-timeout", "3"],
-        env=command_environment(own_cluster, TEMPLATE),
+        env=environment,
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert server.stderr is not None
+    first = server.stderr.readline()
+    match = re.fullmatch(r"pg_jobmon: serving metrics on http://(\S+)/metrics\n", first)
+    if match is None:
+        server.kill()
+    assert match, first
+    return server, f"http://{match.group(1)}/metrics"
+
+
+@pytest.mark.slow
+def test_served_scrapes_say_whether_the_database_is_up(own_cluster: Cluster) -> None:
+    server, url = serving(command_environment(own_cluster, TEMPLATE))
     try:
         assert server.stderr is not None
-        first = server.stderr.readline()
-        match = re.fullmatch(r"pg_jobmon: serving metrics on http://(\S+)/metrics\n", first)
-        assert match, first
-        url = f"http://{match.group(1)}/metrics"
         with own_cluster.connect(TEMPLATE) as conn:
             finished_job(conn, "served")
         up = key("pg_jobmon_up")
@@ -356,3 +366,31 @@ def test_the_documented_command_lines(cluster: Cluster, db: str, conn: psycopg.C
     finally:
         conn.execute("DROP OWNED BY monitor")
         conn.execute("DROP ROLE monitor")
+
+
+def test_sigterm_in_the_middle_of_a_scrape_ends_the_server(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    """A scrape waits for a lock; SIGTERM then ends the server at once, with status 0."""
+    server, url = serving(command_environment(cluster, db))
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE application_name = 'pg_jobmon metrics' AND wait_event_type = 'Lock'"
+    )
+    try:
+        with (
+            cluster.connect(db) as observer,
+            conn.transaction(),
+            ThreadPoolExecutor(max_workers=1) as pool,
+        ):
+            conn.execute(f"LOCK {SCHEMA}.job_check_log")
+            pending = pool.submit(urllib.request.urlopen, url, timeout=30)
+            # Read outside the locking transaction, whose view of pg_stat_activity is fixed.
+            wait_until(lambda: scalar(observer, waiting) == 1, what="the scrape to wait")
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=10) == 0
+            with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+                pending.result(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
