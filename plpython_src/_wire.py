@@ -31,11 +31,13 @@ WhileWaiting = Callable[[], object]
 
 
 class ConnectionLost(Exception):
-    """The logging connection broke; ``sent`` tells whether the statement had left."""
+    """The logging connection broke; ``sent`` tells whether the statement had left, and
+    ``unanswered`` how many writes sent without waiting were still unanswered."""
 
     def __init__(self, message: str, *, sent: bool) -> None:
         super().__init__(message)
         self.sent = sent
+        self.unanswered = 0
 
 
 class ConnectFailed(Exception):
@@ -131,12 +133,62 @@ def exchange(
         raise ConnectionLost(str(error), sent=True) from None
 
 
-def _flush(pgconn: pq.abc.PGconn, socket: Socket, while_waiting: WhileWaiting) -> None:
-    # Reading while writing: the server may answer before it has read all we send.
+def send_without_waiting(
+    pgconn: pq.abc.PGconn,
+    socket: Socket,
+    send: Callable[[], None],
+    while_waiting: WhileWaiting,
+    on_input: Callable[[], None],
+) -> None:
+    """Send what ``send`` queues, and return once the socket took it all.
+
+    If the socket's buffer is full, it waits until the server has read enough, reading
+    what the server sends meanwhile (``on_input`` takes it). Errors as for ``exchange``.
+    """
+    try:
+        send()
+    except pg_errors.OperationalError as error:
+        raise ConnectionLost(str(error), sent=False) from None
+    try:
+        _flush(pgconn, socket, while_waiting, on_input)
+    except pg_errors.OperationalError as error:
+        raise ConnectionLost(str(error), sent=True) from None
+
+
+def wait_until(
+    pgconn: pq.abc.PGconn,
+    socket: Socket,
+    done: Callable[[], bool],
+    while_waiting: WhileWaiting,
+    deadline: float | None = None,
+) -> None:
+    """Read what the server sends until ``done()``, which takes in what was read.
+
+    Past ``deadline`` (time.monotonic()), TimeoutError. Errors as for ``exchange``.
+    """
+    try:
+        _flush(pgconn, socket, while_waiting)
+        while not done():
+            wait(socket.readable, while_waiting, deadline)
+            pgconn.consume_input()
+    except pg_errors.OperationalError as error:
+        raise ConnectionLost(str(error), sent=True) from None
+
+
+def _flush(
+    pgconn: pq.abc.PGconn,
+    socket: Socket,
+    while_waiting: WhileWaiting,
+    on_input: Callable[[], None] | None = None,
+) -> None:
+    # Reading while writing: the server may answer before it has read all we send, and
+    # stops reading while its own answers are not read.
     while pgconn.flush():
         events = wait(socket.writable_or_readable, while_waiting)
         if events & _READ:
             pgconn.consume_input()
+            if on_input is not None:
+                on_input()
 
 
 def _collect(

@@ -100,3 +100,9 @@ def extension_schema(plpy: Plpy) -> str:
         " WHERE e.extname OPERATOR(pg_catalog.=) 'pg_jobmon'",
     )
     return plpy.quote_ident(str(name))
+
+
+def next_id(plpy: Plpy, schema: str, kind: str) -> int:
+    """A new id from the sequence of ``kind`` (job, step), taken in the caller's session:
+    nextval is not undone by the caller's rollback."""
+    return int(str(_value(plpy, f"SELECT {schema}._next_{kind}_id() AS value")))

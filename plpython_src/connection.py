@@ -7,11 +7,15 @@ a connection whose backend is gone, or whose configuration row changed, is repla
 
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 from psycopg import pq
 
-from . import _wire, link, opening, statements
+from . import _wire, backlog, caller, link, opening, statements
 from ._plpy import Plpy
 from .errors import CONNECTION_FAILURE, JobmonError
+
+_Outcome = TypeVar("_Outcome")
 
 _current: opening.Opened | None = None
 
@@ -21,17 +25,29 @@ def current(plpy: Plpy) -> link.LoggingConnection:
     global _current
     if _current is not None:
         cached = _current.link
-        # One idle for nearly pg_jobmon.idle_timeout is replaced before anything is sent
-        # on it, rather than raced against its server's closing it.
-        if (
-            cached.is_open()
-            and not cached.near_idle_timeout()
-            and _current.freshness.holds(plpy, cached)
-        ):
-            return cached
+        if cached.is_open():
+            # One idle for nearly pg_jobmon.idle_timeout is replaced before anything is
+            # sent on it, rather than raced against its server's closing it.
+            if not cached.near_idle_timeout() and _current.freshness.holds(plpy, cached):
+                return cached
+            cached.settle(plpy)  # what was sent on it is answered before it goes
+        elif cached.unanswered:
+            unanswered = cached.unanswered
+            close()
+            raise _lost(_wire.ConnectionLost("the connection was closed", sent=False), unanswered)
         close()
     _current = opening.open_logging_connection(plpy)
     return _current.link
+
+
+def schema(plpy: Plpy) -> str:
+    """The extension's schema, quoted: the logging connection's once one is open."""
+    return _current.link.schema if _current is not None else caller.extension_schema(plpy)
+
+
+def opened() -> link.LoggingConnection | None:
+    """The session's logging connection as it is, unchecked, if one was opened."""
+    return None if _current is None else _current.link
 
 
 def configuration_changed_here() -> None:
@@ -61,18 +77,35 @@ def run(plpy: Plpy, statement: statements.Statement, params: link.Params) -> pq.
     connection; if it broke after, the outcome is unknown and the error says so:
     retrying could log the same thing twice.
     """
-    for attempt in (1, 2):
+    return _retried(lambda: current(plpy).run(statement, params, plpy))
+
+
+def send(
+    plpy: Plpy, statement: statements.Statement, params: link.Params, write: backlog.SentWrite
+) -> None:
+    """Send a write on the logging connection without waiting for its answer; it
+    commits on its own as the server gets to it (see backlog.py)."""
+    _retried(lambda: current(plpy).send(statement, params, plpy, write))
+
+
+def _retried(attempt: Callable[[], _Outcome]) -> _Outcome:
+    for number in (1, 2):
         try:
-            return current(plpy).run(statement, params, plpy)
+            return attempt()
         except _wire.ConnectionLost as lost:
             close()
-            if lost.sent or attempt == 2:
-                raise _lost(lost) from None
+            if lost.sent or lost.unanswered or number == 2:
+                raise _lost(lost, lost.unanswered) from None
     raise AssertionError("unreachable")
 
 
-def _lost(lost: _wire.ConnectionLost) -> JobmonError:
+def _lost(lost: _wire.ConnectionLost, unanswered: int) -> JobmonError:
     outcome = "Whether it was committed is unknown. " if lost.sent else ""
+    if unanswered:
+        outcome += (
+            f"{unanswered} writes sent earlier without waiting were still unanswered:"
+            " whether they were committed is unknown. "
+        )
     return JobmonError(
         "lost the pg_jobmon logging connection during a log write",
         sqlstate=CONNECTION_FAILURE,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
-from . import caller, connection, statements
+from . import caller, connection, session_end, settings, statements
 from ._plpy import Plpy
+from .backlog import SentWrite
 from .errors import (
     INTERNAL_ERROR,
     INVALID_PARAMETER_VALUE,
@@ -31,12 +33,13 @@ def add_job(plpy: Plpy, job_name: str | None) -> int:
         raise null_argument("job name")
     if not job_name.strip():
         raise JobmonError("job name must not be empty", sqlstate=INVALID_PARAMETER_VALUE)
-    params = (
-        caller.current_user(plpy),
-        job_name,
-        caller.backend_pid(),
-        caller.postmaster_started(plpy),
-    )
+    role = caller.current_user(plpy)
+    params = (role, job_name, caller.backend_pid(), caller.postmaster_started(plpy))
+    if not settings.waits_for_writes(plpy):
+        job_id = caller.next_id(plpy, connection.schema(plpy), "job")
+        call = SentWrite(f"add_job({job_name!r})", role, _as_is)
+        _send(plpy, statements.SENT_ADD_JOB, (*params, job_id, time.time()), call)
+        return job_id
     return _returned_id(connection.run(plpy, statements.ADD_JOB, _encode(params)))
 
 
@@ -47,6 +50,8 @@ def add_step(plpy: Plpy, job_id: int | None, action: str | None, *, role: str | 
     """
     _require(job_id, "job id")
     _require(action, "step action")
+    if role is None and not settings.waits_for_writes(plpy):
+        return _send_add_step(plpy, job_id, action, caller.current_user(plpy))
     role = role or caller.current_user(plpy)
     params = _encode((job_id, action, role))
     try:
@@ -73,6 +78,9 @@ def update_step(
 ) -> None:
     """Log the end of a step: its status, message and elapsed time."""
     _require(step_id, "step id")
+    if role is None and not settings.waits_for_writes(plpy):
+        _send_update_step(plpy, step_id, status, message, caller.current_user(plpy))
+        return
     role = role or caller.current_user(plpy)
     params = _encode((step_id, status, message, role))
     if _changed(connection.run(plpy, statements.UPDATE_STEP, params)):
@@ -82,6 +90,58 @@ def update_step(
         return
     _check_step(plpy, step_id, role)  # the membership ended in between
     raise JobmonError(f"step id {step_id} was not updated", sqlstate=INTERNAL_ERROR)
+
+
+def _send_add_step(plpy: Plpy, job_id: object, action: str | None, role: str) -> int:
+    """add_step without waiting: the step's id is taken here, and returned at once."""
+    step_id = caller.next_id(plpy, connection.schema(plpy), "step")
+
+    def explain(plpy: Plpy, error: JobmonError | None) -> JobmonError:
+        if error is not None and error.sqlstate == FOREIGN_KEY_VIOLATION:
+            return not_found("job id", job_id)
+        missing = JobmonError(
+            f"step {step_id} of job {job_id} was not added", sqlstate=INTERNAL_ERROR
+        )
+        return error or _refusal(lambda: _check_job(plpy, job_id, role), missing)
+
+    call = SentWrite(f"add_step({job_id}, ...) for step {step_id}", role, explain)
+    _send(plpy, statements.SENT_ADD_STEP, (job_id, action, role, step_id, time.time()), call)
+    return step_id
+
+
+def _send_update_step(
+    plpy: Plpy, step_id: object, status: str | None, message: str | None, role: str
+) -> None:
+    """update_step without waiting."""
+
+    def explain(plpy: Plpy, error: JobmonError | None) -> JobmonError:
+        missing = JobmonError(f"step id {step_id} was not updated", sqlstate=INTERNAL_ERROR)
+        return error or _refusal(lambda: _check_step(plpy, step_id, role), missing)
+
+    call = SentWrite(f"update_step({step_id}, ...)", role, explain)
+    params = (step_id, status, message, role, time.time())
+    _send(plpy, statements.SENT_UPDATE_STEP, params, call)
+
+
+def _send(
+    plpy: Plpy, statement: statements.Statement, params: tuple[object, ...], call: SentWrite
+) -> None:
+    session_end.watch(plpy)
+    connection.send(plpy, statement, _encode(params), call)
+
+
+def _as_is(_plpy: Plpy, error: JobmonError | None) -> JobmonError:
+    # add_job's write changes a row unless it fails.
+    return error or JobmonError("the job was not added", sqlstate=INTERNAL_ERROR)
+
+
+def _refusal(check: Callable[[], object], otherwise: JobmonError) -> JobmonError:
+    """The error ``check`` raises (P0002, 42501), else ``otherwise``."""
+    try:
+        check()
+    except JobmonError as error:
+        return error
+    return otherwise
 
 
 def finish_job(

@@ -11,17 +11,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Callable
+from typing import Callable, TypeVar
 
 from psycopg import errors as pg_errors
 from psycopg import pq
 
-from . import _wire, caller, lockwait, names, statements
+from . import _wire, backlog, caller, lockwait, names, settings, statements
 from ._plpy import Plpy
 from .errors import INTERNAL_ERROR, JobmonError
 from .server_errors import server_error
 
 Params = Sequence["bytes | None"]
+
+_Outcome = TypeVar("_Outcome")
 
 _OK = pq.ConnStatus.OK
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
@@ -52,6 +54,13 @@ class LoggingConnection:
         self._prepared_on_demand: set[str] = set()
         self.idle_timeout = 0.0
         self._last_answer = time.monotonic()
+        self._backlog = backlog.Backlog(self._checked_error)
+        self._pipelined = False
+
+    @property
+    def unanswered(self) -> int:
+        """Writes sent without waiting whose answer has not been read yet."""
+        return len(self._backlog)
 
     def is_open(self) -> bool:
         """Whether it is still open, reading what the server sent since without waiting.
@@ -85,7 +94,13 @@ class LoggingConnection:
         return notified
 
     def run(self, statement: statements.Statement, params: Params, plpy: Plpy) -> pq.abc.PGresult:
-        """Run one prepared statement; a server error becomes a JobmonError."""
+        """Run one prepared statement; a server error becomes a JobmonError.
+
+        Writes sent without waiting are answered first, and a failure among them is
+        raised instead of running this one.
+        """
+        if self._pipelined:
+            self.settle(plpy)
         if statement.on_demand and statement.name not in self._prepared_on_demand:
             self.run_script(statement.prepare(self.schema), plpy)
             self._prepared_on_demand.add(statement.name)
@@ -100,10 +115,111 @@ class LoggingConnection:
 
     def run_script(self, script: str, plpy: Plpy) -> pq.abc.PGresult:
         """Run fixed commands in one round trip (simple query protocol); the last result."""
+        if self._pipelined:
+            self.settle(plpy)
         results = self._exchange(lambda: self._pgconn.send_query(script.encode()), plpy)
         for result in results:
             self._checked(result)
         return results[-1]
+
+    def send(
+        self,
+        statement: statements.Statement,
+        params: Params,
+        plpy: Plpy,
+        write: backlog.SentWrite,
+    ) -> None:
+        """Send one write and return without waiting for its answer (see backlog.py).
+
+        A failure of an earlier write sent so, found by now, is raised instead, and
+        this one is not sent.
+        """
+        pgconn, pending = self._pgconn, self._backlog
+        pending.take_answers(pgconn)
+        if pending.failures or statement.name not in self._prepared_on_demand:
+            self.settle(plpy)
+            self.run_script(statement.prepare(self.schema), plpy)
+            self._prepared_on_demand.add(statement.name)
+        if not self._pipelined:
+            pgconn.enter_pipeline_mode()
+            self._pipelined = True
+        name = statement.wire_name
+
+        def queue() -> None:
+            pgconn.send_query_prepared(name, params)
+            pgconn.pipeline_sync()
+            pending.add(write)
+
+        def read() -> None:
+            pending.take_answers(pgconn)
+
+        watch = lockwait.LockWatch(plpy, self)
+        self._guarded(
+            lambda: _wire.send_without_waiting(pgconn, self._socket, queue, watch, read), plpy
+        )
+
+    def settle(self, plpy: Plpy) -> None:
+        """Wait for the answers of the writes sent without waiting, and raise the first
+        failure among them (the others go out as WARNINGs before it)."""
+        if self._pipelined:
+            pgconn, pending = self._pgconn, self._backlog
+
+            def answered() -> bool:
+                pending.take_answers(pgconn)
+                return not pending
+
+            watch = lockwait.LockWatch(plpy, self)
+            self._guarded(lambda: _wire.wait_until(pgconn, self._socket, answered, watch), plpy)
+            pgconn.exit_pipeline_mode()
+            self._pipelined = False
+            self._last_answer = time.monotonic()
+        failures = self._backlog.take_failures()
+        if failures:
+            raise _reported(failures, plpy)
+
+    def settle_at_exit(self, timeout: float) -> tuple[list[backlog.Failure], int]:
+        """As the backend exits: wait up to ``timeout`` seconds for the answers, without
+        SPI (no transaction is left to run it); the failures, and the writes unanswered."""
+        if self._pipelined:
+            pgconn, pending = self._pgconn, self._backlog
+
+            def answered() -> bool:
+                pending.take_answers(pgconn)
+                return not pending
+
+            deadline = time.monotonic() + timeout
+            with contextlib.suppress(TimeoutError, _wire.ConnectionLost):
+                _wire.wait_until(pgconn, self._socket, answered, _nothing, deadline)
+            if not pending:
+                pgconn.exit_pipeline_mode()
+                self._pipelined = False
+        return self._backlog.take_failures(), self._backlog.forget()
+
+    @property
+    def has_failures(self) -> bool:
+        """Whether a write sent without waiting failed, and no call has raised it yet."""
+        return bool(self._backlog.failures)
+
+    def run_at_exit(self, query: str, params: Params, timeout: float) -> bool:
+        """Run ``query`` as the backend exits: without SPI, for at most ``timeout``
+        seconds; whether it ran without error."""
+        pgconn, results = self._pgconn, []
+
+        def answered() -> bool:
+            while not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:
+                    return True
+                results.append(result)
+            return False
+
+        deadline = time.monotonic() + timeout
+        try:
+            pgconn.send_query_params(query.encode(), params)
+            _wire.wait_until(pgconn, self._socket, answered, _nothing, deadline)
+        except (TimeoutError, _wire.ConnectionLost, pg_errors.OperationalError):
+            return False
+        return all(result.status != _FATAL_ERROR for result in results)
 
     def parameter(self, name: str) -> str | None:
         """A setting that the server reports with every connection (ParameterStatus)."""
@@ -114,23 +230,30 @@ class LoggingConnection:
         self._pgconn.finish()
 
     def _exchange(self, send: Callable[[], None], plpy: Plpy) -> list[pq.abc.PGresult]:
+        watch = lockwait.LockWatch(plpy, self)
+        results = self._guarded(
+            lambda: _wire.exchange(self._pgconn, self._socket, send, watch), plpy
+        )
+        self._last_answer = time.monotonic()
+        self._take_notifications()
+        return results
+
+    def _guarded(self, work: Callable[[], _Outcome], plpy: Plpy) -> _Outcome:
+        """Do ``work`` on the socket; if it is cut short, the connection is not reused."""
         global _in_flight
         _in_flight = self
         try:
-            results = _wire.exchange(
-                self._pgconn, self._socket, send, lockwait.LockWatch(plpy, self)
-            )
-        except _wire.ConnectionLost:
+            return work()
+        except _wire.ConnectionLost as lost:
+            lost.unanswered = self._backlog.forget()
             self.close()
             raise
         except BaseException:
+            self._backlog.forget()
             self._abandon(plpy)
             raise
         finally:
             _in_flight = None
-        self._last_answer = time.monotonic()
-        self._take_notifications()
-        return results
 
     def _abandon(self, plpy: Plpy) -> None:
         """Give up on the statement in flight: cancel it where the caller can, and close.
@@ -149,13 +272,47 @@ class LoggingConnection:
 
     def _checked(self, result: pq.abc.PGresult) -> pq.abc.PGresult:
         if result.status == _FATAL_ERROR:
-            raise server_error(result, self.parameter("session_authorization"))
+            raise self._checked_error(result)
         return result
+
+    def _checked_error(self, result: pq.abc.PGresult) -> JobmonError:
+        return server_error(result, self.parameter("session_authorization"))
 
     def _take_notifications(self) -> None:
         while (notify := self._pgconn.notifies()) is not None:
             if notify.relname.decode() == names.CONFIG_CHANNEL:
                 self._notified = True
+
+
+def _nothing() -> None:
+    """Waiting as the backend exits: nothing to check between polls."""
+
+
+def _reported(failures: list[backlog.Failure], plpy: Plpy) -> JobmonError:
+    """The first failure of writes sent without waiting, as this call's error; the others
+    go out as WARNINGs first, so that none is dropped."""
+    errors = [failure.write.explain(plpy, failure.error) for failure in failures]
+    for failure, error in zip(failures[1:], errors[1:]):
+        plpy.warning(
+            f"a log write sent without waiting failed: {error.message}",
+            detail=_joined(error.detail, f"The write was {failure.write.call}."),
+        )
+    first, later = failures[0], len(failures) - 1
+    also = f" {later} later such writes failed too (see the WARNINGs)." if later else ""
+    return JobmonError(
+        errors[0].message,
+        sqlstate=errors[0].sqlstate,
+        detail=_joined(
+            errors[0].detail,
+            f"The write was {first.write.call}, sent without waiting for its answer"
+            f" ({settings.WAIT_FOR_WRITES} is off); this call logged nothing.{also}",
+        ),
+        hint=errors[0].hint,
+    )
+
+
+def _joined(detail: str | None, more: str) -> str:
+    return f"{detail} {more}" if detail else more
 
 
 # The connection whose exchange is under way: the only one _cancel_logging_write() may

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from . import caller
+from . import backend, caller
 from ._plpy import Plpy
 from .errors import INVALID_PARAMETER_VALUE, JobmonError
 
@@ -19,6 +19,7 @@ LOCK_TIMEOUT_DEFAULT_SECONDS = 10.0
 SYNCHRONOUS_COMMIT = "pg_jobmon.synchronous_commit"
 IDLE_TIMEOUT = "pg_jobmon.idle_timeout"
 IDLE_TIMEOUT_DEFAULT = "10min"
+WAIT_FOR_WRITES = "pg_jobmon.wait_for_writes"
 # idle_session_timeout's range, in milliseconds, but from a second: a shorter timeout
 # would reopen the connection at nearly every call.
 _IDLE_TIMEOUT_MS = range(1000, 2**31)
@@ -30,6 +31,12 @@ _SYNCHRONOUS_COMMIT_VALUES = {
     "remote_apply": "remote_apply",
     **dict.fromkeys(("on", "true", "yes", "1"), "on"),
     **dict.fromkeys(("off", "false", "no", "0"), "off"),
+}
+
+# A boolean parameter's values as PostgreSQL accepts them in full.
+_BOOLEAN_VALUES = {
+    **dict.fromkeys(("on", "true", "yes", "1"), True),
+    **dict.fromkeys(("off", "false", "no", "0"), False),
 }
 
 # PostgreSQL's units for time parameters, in seconds.
@@ -75,6 +82,18 @@ def parse_idle_timeout(text: str) -> int:
     return milliseconds
 
 
+def parse_boolean(name: str, text: str) -> bool:
+    """A boolean setting's value: on, off, true, false, yes, no, 1 or 0."""
+    value = _BOOLEAN_VALUES.get(text.strip().lower())
+    if value is None:
+        raise JobmonError(
+            f'parameter "{name}" requires a Boolean value',
+            sqlstate=INVALID_PARAMETER_VALUE,
+            detail=f'"{text}" is not one of on, off, true, false, yes, no, 1, 0.',
+        )
+    return value
+
+
 def lock_timeout(plpy: Plpy) -> float:
     """How long a log write may wait for another session's lock; 0 means no limit."""
     value = _setting(plpy, LOCK_TIMEOUT)
@@ -92,6 +111,27 @@ def synchronous_commit(plpy: Plpy) -> str | None:
 def idle_timeout(plpy: Plpy) -> int:
     """Milliseconds after which an idle logging connection is closed; 0 means never."""
     return parse_idle_timeout(_setting(plpy, IDLE_TIMEOUT) or IDLE_TIMEOUT_DEFAULT)
+
+
+_WAIT_FOR_WRITES = WAIT_FOR_WRITES.encode()
+_waits: dict[bytes | None, bool] = {None: True, b"": True}
+
+
+def waits_for_writes(plpy: Plpy) -> bool:
+    """Whether a log call waits for its write to be answered (the default), or returns
+    once the write is sent. Read at every call, through the backend's own
+    GetConfigOption() where it can be: a microsecond, where SPI takes several."""
+    if backend.state is None:
+        value = _setting(plpy, WAIT_FOR_WRITES)
+        return True if value is None else parse_boolean(WAIT_FOR_WRITES, value)
+    raw = backend.state.config_option(_WAIT_FOR_WRITES)
+    waits = _waits.get(raw)
+    if waits is None:
+        text = raw.decode("utf-8", "replace") if raw is not None else ""
+        waits = True if not text.strip() else parse_boolean(WAIT_FOR_WRITES, text)
+        if len(_waits) < 16:  # only ever a handful of spellings
+            _waits[raw] = waits
+    return waits
 
 
 def _setting(plpy: Plpy, name: str) -> str | None:

@@ -133,6 +133,55 @@ APPLY_RETENTION = Statement(
     on_demand=True,
 )
 
+# pg_jobmon.wait_for_writes off: the writes of add_job, add_step and update_step sent
+# without waiting for their answer. The id comes from the caller (_next_job_id(),
+# _next_step_id()), and the time is the caller's clock at the call, in seconds since the
+# epoch (the write may run a little later). Each admits the job's owner and its members
+# in its one statement: a write that changed no row was refused or names a missing
+# job or step, which is looked up only then.
+SENT_ADD_JOB = Statement(
+    "pg_jobmon_sent_add_job",
+    ("text", "text", "integer", "text", "bigint", "double precision"),
+    "INSERT INTO {schema}.job_log (job_id, owner, job_name, start_time, pid, remote_session)"
+    " SELECT $5, $1, upper($2), to_timestamp($6), $3,"
+    " $4 IS DISTINCT FROM extract(epoch FROM pg_postmaster_start_time())::text"
+    " FROM (SELECT CASE WHEN EXISTS (SELECT FROM {schema}.job_log AS j"
+    " WHERE j.job_name = upper($2) AND j.status IS NULL)"
+    " THEN {schema}._end_dead_jobs(upper($2)) END) AS dead_runs_ended",
+    on_demand=True,
+)
+
+SENT_ADD_STEP = Statement(
+    "pg_jobmon_sent_add_step",
+    ("bigint", "text", "text", "bigint", "double precision"),
+    "INSERT INTO {schema}.job_detail (step_id, job_id, action, start_time)"
+    " SELECT $4, j.job_id, $2, to_timestamp($5) FROM {schema}.job_log AS j"
+    f" WHERE j.job_id = $1 AND {_member('$3')}",
+    on_demand=True,
+)
+
+SENT_UPDATE_STEP = Statement(
+    "pg_jobmon_sent_update_step",
+    ("bigint", "text", "text", "text", "double precision"),
+    "UPDATE {schema}.job_detail AS d"
+    " SET end_time = to_timestamp($5),"
+    " elapsed_time = extract(epoch FROM to_timestamp($5) - d.start_time)::real,"
+    " status = $2, message = $3"
+    " WHERE d.step_id = $1"
+    " AND EXISTS (SELECT FROM {schema}.job_log AS j WHERE j.job_id = d.job_id"
+    f" AND {_member('$4')})",
+    on_demand=True,
+)
+
+# A session that ended with writes sent without waiting whose failure it never raised,
+# or whose answer never came: recorded for logging_sessions as the session ends.
+RECORD_UNREPORTED = Statement(
+    "pg_jobmon_record_unreported",
+    ("integer", "text", "integer", "integer", "text"),
+    "SELECT {schema}._record_unreported_writes($1, $2, $3, $4, $5)",
+    on_demand=True,
+)
+
 # Only run when a write to a job changed no row: the job's owner, and whether the
 # caller is a member of it. No row: the job does not exist.
 JOB_ACCESS = Statement(
@@ -204,6 +253,10 @@ ALL = (
     END_DEAD_JOBS,
     FAIL_STEP,
     FAIL_STEP_AS_MEMBER,
+    SENT_ADD_JOB,
+    SENT_ADD_STEP,
+    SENT_UPDATE_STEP,
+    RECORD_UNREPORTED,
 )
 
 
