@@ -56,6 +56,7 @@ class LoggingConnection:
         self._last_answer = time.monotonic()
         self._backlog = backlog.Backlog(self._checked_error)
         self._pipelined = False
+        self._ready_to_send = False
 
     @property
     def unanswered(self) -> int:
@@ -136,10 +137,12 @@ class LoggingConnection:
         """
         pgconn, pending = self._pgconn, self._backlog
         pending.take_answers(pgconn)
-        if pending.failures or statement.name not in self._prepared_on_demand:
+        if pending.failures:
             self.settle(plpy)
-            self.run_script(statement.prepare(self.schema), plpy)
-            self._prepared_on_demand.add(statement.name)
+        if not self._ready_to_send:
+            # All at once, before anything is pending: preparing one later would wait.
+            self.run_script(statements.prepare_sent(self.schema), plpy)
+            self._ready_to_send = True
         if not self._pipelined:
             pgconn.enter_pipeline_mode()
             self._pipelined = True

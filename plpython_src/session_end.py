@@ -18,14 +18,13 @@ import contextlib
 import functools
 import os
 
-from . import backend, connection, settings
+from . import backend, connection, settings, statements
 from ._plpy import Plpy
+from .backlog import Failure
 
 # Keeps the callback alive for the life of the backend: the backend holds only a pointer.
 _callback: object | None = None
 _wait_seconds = settings.LOCK_TIMEOUT_DEFAULT_SECONDS
-
-RECORD = "SELECT {schema}._record_unreported_writes($1, $2, $3, $4)"
 
 
 def watch(plpy: Plpy) -> None:
@@ -53,9 +52,7 @@ def _settle(plpy: Plpy, *, normal_end: bool) -> None:
     failures, unanswered = link.settle_at_exit(_wait_seconds if normal_end else 0.0)
     if not failures and not unanswered:
         return
-    first = failures[0].error.message if failures and failures[0].error else None
-    if failures and first is None:
-        first = "a write changed no row: its job or step was missing, or not the caller's"
+    first = _described(failures[0]) if failures else None
     plpy.warning(
         "pg_jobmon: the session ended with log writes that it did not report",
         detail=f"Of the writes sent without waiting, {len(failures)} failed without being"
@@ -69,4 +66,15 @@ def _settle(plpy: Plpy, *, normal_end: bool) -> None:
             str(len(failures)).encode(),
             None if first is None else first.encode(),
         ]
-        link.run_at_exit(RECORD.format(schema=link.schema), params, _wait_seconds)
+        query = statements.RECORD_UNREPORTED.format(schema=link.schema)
+        link.run_at_exit(query, params, _wait_seconds)
+
+
+def _described(failure: Failure) -> str:
+    # No SPI to look up why a write changed no row: say what it could be.
+    why = (
+        failure.error.message
+        if failure.error is not None
+        else "it changed no row: its job or step was missing, or not the caller's"
+    )
+    return f"{failure.write.call}: {why}"

@@ -173,14 +173,13 @@ SENT_UPDATE_STEP = Statement(
     on_demand=True,
 )
 
-# A session that ended with writes sent without waiting whose failure it never raised,
-# or whose answer never came: recorded for logging_sessions as the session ends.
-RECORD_UNREPORTED = Statement(
-    "pg_jobmon_record_unreported",
-    ("integer", "text", "integer", "integer", "text"),
-    "SELECT {schema}._record_unreported_writes($1, $2, $3, $4, $5)",
-    on_demand=True,
-)
+SENT = (SENT_ADD_JOB, SENT_ADD_STEP, SENT_UPDATE_STEP)
+
+
+def prepare_sent(schema: str) -> str:
+    """The statements of writes sent without waiting, prepared in one round trip."""
+    return ";\n".join(statement.prepare(schema) for statement in SENT)
+
 
 # Only run when a write to a job changed no row: the job's owner, and whether the
 # caller is a member of it. No row: the job does not exist.
@@ -256,7 +255,6 @@ ALL = (
     SENT_ADD_JOB,
     SENT_ADD_STEP,
     SENT_UPDATE_STEP,
-    RECORD_UNREPORTED,
 )
 
 
@@ -282,6 +280,11 @@ SERVER_FACTS = """SELECT
         - current_setting('superuser_reserved_connections')::integer AS in_reserved_slot
 FROM pg_roles AS r
 WHERE r.rolname = CURRENT_USER"""
+
+# A session that ends with failures of writes sent without waiting that no call raised:
+# recorded for logging_sessions as the backend exits (session_end.py), without a prepared
+# statement, since nothing may wait for a preparation then.
+RECORD_UNREPORTED = "SELECT {schema}._record_unreported_writes($1, $2, $3, $4)"
 
 # The version of dblink_mapping_jobmon's row as a fresh snapshot sees it; run only on a
 # logging connection into the caller's own database.

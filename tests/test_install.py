@@ -146,6 +146,7 @@ def test_dump_settings(conn: psycopg.Connection) -> None:
         ("job_log_job_id_seq", ""),
         ("job_retention", ""),
         ("job_status_text", "WHERE alert_code NOT IN (1, 2, 3)"),
+        ("unreported_writes", ""),
     ]
 
 

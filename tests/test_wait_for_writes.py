@@ -1,0 +1,297 @@
+"""pg_jobmon.wait_for_writes = off: log calls that return once their write is sent.
+
+add_job and add_step still return their ids at once; every write still commits on its
+own, in order, whatever becomes of the caller's transaction; a failed write is raised
+by a later call of the session (close_job and fail_job wait for all of them), and a
+session that ends first neither loses its writes nor drops their errors silently.
+The bounds of a waiting write (locks, cancel, terminate) hold for the waits left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from fix_cluster import (
+    SCHEMA,
+    Cluster,
+    add_job,
+    backend_state,
+    in_background,
+    runner_role,
+    scalar,
+    wait_until,
+)
+
+ADD_STEP = f"SELECT {SCHEMA}.add_step(%s, %s)"
+UPDATE_STEP = f"SELECT {SCHEMA}.update_step(%s, %s, %s)"
+CLOSE_JOB = f"SELECT {SCHEMA}.close_job(%s)"
+FAIL_JOB = f"SELECT {SCHEMA}.fail_job(%s)"
+LOCK_JOB_ROW = f"SELECT FROM {SCHEMA}.job_log WHERE job_id = %s FOR UPDATE"
+NO_WAIT = "SELECT set_config('pg_jobmon.wait_for_writes', 'off', false)"
+UNREPORTED = (
+    f"SELECT caller_pid, caller_role, writes_unreported, first_error"
+    f" FROM {SCHEMA}.logging_sessions WHERE ended_at IS NOT NULL"
+)
+
+
+@pytest.fixture
+def caller(cluster: Cluster, db: str) -> Iterator[psycopg.Connection]:
+    """A session that logs without waiting."""
+    with cluster.connect(db) as connection:
+        connection.execute(NO_WAIT)
+        yield connection
+
+
+@pytest.fixture
+def reader(cluster: Cluster, db: str) -> Iterator[psycopg.Connection]:
+    """Another session, to read the log as it is committed."""
+    with cluster.connect(db) as connection:
+        yield connection
+
+
+def step_rows(conn: psycopg.Connection, job_id: int) -> list[tuple[object, ...]]:
+    return conn.execute(
+        f"SELECT step_id, action, status, message, end_time >= start_time"
+        f" FROM {SCHEMA}.job_detail WHERE job_id = %s ORDER BY step_id",
+        (job_id,),
+    ).fetchall()
+
+
+def count_steps(conn: psycopg.Connection, job_id: int) -> int:
+    return int(
+        scalar(conn, f"SELECT count(*) FROM {SCHEMA}.job_detail WHERE job_id = %s", (job_id,))
+    )
+
+
+def committed_job(caller: psycopg.Connection, reader: psycopg.Connection, name: str) -> int:
+    """A job added without waiting, once ``reader`` sees its row (to lock it, say)."""
+    job_id = add_job(caller, name)
+    query = f"SELECT count(*) FROM {SCHEMA}.job_log WHERE job_id = %s"
+    wait_until(lambda: scalar(reader, query, (job_id,)) == 1, what="the job's row")
+    return job_id
+
+
+def test_ids_come_at_once_and_every_write_is_made_in_order(
+    caller: psycopg.Connection, reader: psycopg.Connection
+) -> None:
+    job_id = add_job(caller, "unwaited")
+    step_ids = []
+    for number in range(3):
+        step_id = int(scalar(caller, ADD_STEP, (job_id, f"step {number}")))
+        caller.execute(UPDATE_STEP, (step_id, "OK", f"done {number}"))
+        step_ids.append(step_id)
+    caller.execute(CLOSE_JOB, (job_id,))
+    # close_job returned: every write before it has been answered.
+    assert (
+        scalar(reader, f"SELECT status FROM {SCHEMA}.job_log WHERE job_id = %s", (job_id,)) == "OK"
+    )
+    assert step_rows(reader, job_id) == [
+        (step_id, f"step {number}", "OK", f"done {number}", True)
+        for number, step_id in enumerate(step_ids)
+    ]
+    assert step_ids == sorted(step_ids)
+    row = reader.execute(
+        f"SELECT job_name, owner, pid FROM {SCHEMA}.job_log WHERE job_id = %s", (job_id,)
+    ).fetchone()
+    assert row == ("UNWAITED", "postgres", caller.info.backend_pid)
+
+
+def test_writes_survive_the_callers_rollback(
+    caller: psycopg.Connection, reader: psycopg.Connection
+) -> None:
+    with pytest.raises(psycopg.errors.DivisionByZero), caller.transaction():
+        job_id = add_job(caller, "rolled back")
+        step_id = int(scalar(caller, ADD_STEP, (job_id, "work")))
+        caller.execute(UPDATE_STEP, (step_id, "OK", "done"))
+        caller.execute("SELECT 1 / 0")
+    wait_until(lambda: count_steps(reader, job_id) == 1, what="the step of a rolled back job")
+    wait_until(lambda: step_rows(reader, job_id)[0][2] == "OK", what="the step's update")
+    # The ids were not given back by the rollback: the next ones follow them.
+    assert int(scalar(caller, ADD_STEP, (job_id, "next"))) > step_id
+    caller.execute(CLOSE_JOB, (job_id,))
+
+
+def test_a_failed_write_is_raised_by_the_next_call(
+    caller: psycopg.Connection, reader: psycopg.Connection
+) -> None:
+    job_id = add_job(caller, "failing")
+    missing = job_id + 1000
+    caller.execute(ADD_STEP, (missing, "lost"))  # returns: its failure comes later
+    time.sleep(0.5)  # ample for the answer to reach the caller's socket
+    with pytest.raises(psycopg.errors.NoDataFound) as raised:
+        caller.execute(ADD_STEP, (job_id, "after"))
+    assert str(raised.value.diag.message_primary).endswith(f"job id {missing} does not exist")
+    detail = str(raised.value.diag.message_detail)
+    assert "sent without waiting" in detail
+    assert "this call logged nothing" in detail
+    # The failing call wrote nothing, and the session goes on.
+    assert count_steps(reader, job_id) == 0
+    caller.execute(ADD_STEP, (job_id, "next"))
+    caller.execute(CLOSE_JOB, (job_id,))
+    assert count_steps(reader, job_id) == 1
+
+
+def test_close_job_waits_and_reports_every_failure(
+    caller: psycopg.Connection, reader: psycopg.Connection
+) -> None:
+    warnings: list[str] = []
+    caller.add_notice_handler(lambda notice: warnings.append(str(notice.message_primary)))
+    job_id = committed_job(caller, reader, "several failures")
+    with reader.transaction():
+        # The first write waits for this lock, and the others behind it: none is
+        # answered before close_job.
+        reader.execute(LOCK_JOB_ROW, (job_id,))
+        good = int(scalar(caller, ADD_STEP, (job_id, "good")))
+        caller.execute(ADD_STEP, (job_id + 1000, "bad"))
+        caller.execute(UPDATE_STEP, (good + 1000, "OK", "bad too"))
+    with pytest.raises(psycopg.errors.NoDataFound) as raised:
+        caller.execute(CLOSE_JOB, (job_id,))
+    primary = str(raised.value.diag.message_primary)
+    assert primary.endswith(f"job id {job_id + 1000} does not exist")
+    assert "1 later such writes failed too" in str(raised.value.diag.message_detail)
+    assert warnings == [
+        f"a log write sent without waiting failed: step id {good + 1000} does not exist"
+    ]
+    # The call that raised did not close the job; once told, the next call ends it.
+    status = f"SELECT status FROM {SCHEMA}.job_log WHERE job_id = %s"
+    assert scalar(reader, status, (job_id,)) is None
+    caller.execute(FAIL_JOB, (job_id,))
+    assert scalar(reader, status, (job_id,)) == "CRITICAL"
+    assert [row[1] for row in step_rows(reader, job_id)] == ["good"]
+
+
+def test_another_roles_job_is_refused_by_the_next_call(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    runner_role(conn, "unwaited_runner")
+    job_id = add_job(conn, "not yours")
+    with cluster.connect(db, user="unwaited_runner") as runner:
+        runner.execute(NO_WAIT)
+        runner.execute(ADD_STEP, (job_id, "intrusion"))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            runner.execute(f"SELECT {SCHEMA}.close_job({SCHEMA}.add_job('mine'))")
+    assert count_steps(conn, job_id) == 0
+
+
+def test_a_session_that_ends_normally_loses_nothing(
+    cluster: Cluster, db: str, reader: psycopg.Connection
+) -> None:
+    with cluster.connect(db) as session:
+        session.execute(NO_WAIT)
+        job_id = add_job(session, "ends without close_job")
+        # Many writes sent in one statement, then the session ends at once: some are
+        # still on their way as it goes.
+        session.execute(
+            f"SELECT {SCHEMA}.update_step({SCHEMA}.add_step(%s, 'step ' || i), 'OK', 'done')"
+            " FROM generate_series(1, 2000) AS i",
+            (job_id,),
+        )
+    wait_until(
+        lambda: (
+            int(
+                scalar(
+                    reader,
+                    f"SELECT count(*) FROM {SCHEMA}.job_detail WHERE job_id = %s AND status = 'OK'",
+                    (job_id,),
+                )
+            )
+            == 2000
+        ),
+        what="every step written and updated",
+    )
+    assert not reader.execute(UNREPORTED).fetchall()
+
+
+def test_a_failure_no_call_raised_is_counted_as_the_session_ends(
+    cluster: Cluster, db: str, reader: psycopg.Connection
+) -> None:
+    with cluster.connect(db) as session:
+        session.execute(NO_WAIT)
+        pid = session.info.backend_pid
+        session.execute(ADD_STEP, (123456, "nowhere"))
+    wait_until(lambda: bool(reader.execute(UNREPORTED).fetchall()), what="the record")
+    ((caller_pid, role, unreported, first_error),) = reader.execute(UNREPORTED).fetchall()
+    assert (caller_pid, role, unreported) == (pid, "postgres", 1)
+    assert "add_step(123456" in first_error
+    assert "pg_jobmon: the session ended with log writes that it did not report" in (
+        cluster.log_file.read_text()
+    )
+
+
+def test_a_lock_of_the_callers_own_transaction_still_ends_at_close(
+    caller: psycopg.Connection, reader: psycopg.Connection
+) -> None:
+    job_id = committed_job(caller, reader, "self locked")
+    started = time.monotonic()
+    with pytest.raises(psycopg.errors.DeadlockDetected), caller.transaction():
+        caller.execute(LOCK_JOB_ROW, (job_id,))
+        caller.execute(ADD_STEP, (job_id, "waits for my lock"))  # returns at once
+        caller.execute(CLOSE_JOB, (job_id,))
+    assert time.monotonic() - started < 5
+    # The write given up on is never made; the session logs on.
+    caller.execute(CLOSE_JOB, (job_id,))
+    assert count_steps(reader, job_id) == 0
+
+
+def test_lock_timeout_and_cancel_bound_the_wait_for_pending_writes(
+    caller: psycopg.Connection, reader: psycopg.Connection
+) -> None:
+    job_id = committed_job(caller, reader, "other lock")
+    caller.execute("SET pg_jobmon.lock_timeout = '1s'")
+    with reader.transaction():
+        reader.execute(LOCK_JOB_ROW, (job_id,))
+        caller.execute(ADD_STEP, (job_id, "waits for another session"))
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            caller.execute(CLOSE_JOB, (job_id,))
+        assert time.monotonic() - started < 5
+        caller.execute("SET pg_jobmon.lock_timeout = 0")
+        caller.execute(ADD_STEP, (job_id, "waits again"))
+        with in_background(caller, CLOSE_JOB, (job_id,)) as closing:
+            time.sleep(0.5)
+            reader.execute("SELECT pg_cancel_backend(%s)", (caller.info.backend_pid,))
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                closing.result(timeout=5)
+
+
+def test_a_terminated_session_ends_at_once(
+    cluster: Cluster, db: str, reader: psycopg.Connection
+) -> None:
+    session = cluster.connect(db)
+    try:
+        session.execute(NO_WAIT)
+        job_id = committed_job(session, reader, "terminated")
+        pid = session.info.backend_pid
+        with cluster.connect(db) as locker, locker.transaction():
+            locker.execute(LOCK_JOB_ROW, (job_id,))
+            session.execute(ADD_STEP, (job_id, "stuck behind a lock"))
+            started = time.monotonic()
+            reader.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            wait_until(lambda: backend_state(reader, pid) == (None, None), timeout=5)
+            assert time.monotonic() - started < 3
+    finally:
+        session.close()
+
+
+@pytest.mark.parametrize("value", ["maybe", "2"])
+def test_the_setting_takes_a_boolean(caller: psycopg.Connection, value: str) -> None:
+    caller.execute("SELECT set_config('pg_jobmon.wait_for_writes', %s, false)", (value,))
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
+        add_job(caller)
+    assert 'parameter "pg_jobmon.wait_for_writes" requires a Boolean value' in str(
+        raised.value.diag.message_primary
+    )
+
+
+@pytest.mark.parametrize("value", ["on", "TRUE", "yes", "1", " "])
+def test_other_values_wait(
+    caller: psycopg.Connection, reader: psycopg.Connection, value: str
+) -> None:
+    caller.execute("SELECT set_config('pg_jobmon.wait_for_writes', %s, false)", (value,))
+    job_id = add_job(caller)
+    with pytest.raises(psycopg.errors.NoDataFound) as raised:
+        caller.execute(ADD_STEP, (job_id + 1000, "refused at once"))
+    assert raised.value.diag.message_detail is None  # its own error, not a later call's
