@@ -284,7 +284,10 @@ WHERE r.rolname = CURRENT_USER"""
 # A session that ends with failures of writes sent without waiting that no call raised:
 # recorded for logging_sessions as the backend exits (session_end.py), without a prepared
 # statement, since nothing may wait for a preparation then.
-RECORD_UNREPORTED = "SELECT {schema}._record_unreported_writes($1, $2, $3, $4)"
+RECORD_UNREPORTED = (
+    "INSERT INTO {schema}.unreported_writes (caller_pid, caller_role, writes_failed, first_error)"
+    " VALUES ($1, $2, $3, $4)"
+)
 
 # The version of dblink_mapping_jobmon's row as a fresh snapshot sees it; run only on a
 # logging connection into the caller's own database.

@@ -13,8 +13,8 @@ CREATE TABLE @extschema@.unreported_writes (
 );
 
 COMMENT ON TABLE @extschema@.unreported_writes IS
-    'Sessions that ended with failed pg_jobmon log writes that no call raised; written by'
-    ' _record_unreported_writes(), which any role may call: for reading only.';
+    'Sessions that ended with failed pg_jobmon log writes that no call raised, written by'
+    ' their logging connections as they exited.';
 
 -- Its rows are history, as the log's are: dumped with the database.
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.unreported_writes', '');
