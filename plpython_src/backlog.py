@@ -7,9 +7,11 @@ never waited for, at the session's next log calls; a failure found there is rais
 that call. A call that waits (close_job, fail_job, any call with the setting on) first
 waits for every answer.
 
-The backlog holds what the socket's buffers hold: a write that cannot be sent at once
-waits until the server has read enough (see link.LoggingConnection.send), and the
-answers that come meanwhile are read and dropped from it.
+At most UNANSWERED_LIMIT writes are left unanswered when a call returns: a call that
+finds as many waits for the oldest first. So a failure is raised by the next call if
+its answer has come by then, and at the latest by the call after that; a crash or a
+terminated session loses at most that many writes; and a tight loop of calls runs at
+the pace of the logging server's commits, which always has the next write queued.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from psycopg import pq
 
 from ._plpy import Plpy
 from .errors import INTERNAL_ERROR, JobmonError
+
+# Two, so that a job whose calls come in pairs with work between the pairs (add_step,
+# work, update_step, add_step at once, ...) never waits for an answer.
+UNANSWERED_LIMIT = 2
 
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR

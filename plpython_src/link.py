@@ -132,11 +132,14 @@ class LoggingConnection:
     ) -> None:
         """Send one write and return without waiting for its answer (see backlog.py).
 
-        A failure of an earlier write sent so, found by now, is raised instead, and
-        this one is not sent.
+        First, the writes sent before it are brought down to backlog.UNANSWERED_LIMIT
+        less one, waiting if need be. A failure among them is raised instead, and this
+        write is not sent.
         """
         pgconn, pending = self._pgconn, self._backlog
         pending.take_answers(pgconn)
+        if len(pending) >= backlog.UNANSWERED_LIMIT:
+            self._wait_for_answers(backlog.UNANSWERED_LIMIT - 1, plpy)
         if pending.failures:
             self.settle(plpy)
         if not self._ready_to_send:
@@ -165,20 +168,24 @@ class LoggingConnection:
         """Wait for the answers of the writes sent without waiting, and raise the first
         failure among them (the others go out as WARNINGs before it)."""
         if self._pipelined:
-            pgconn, pending = self._pgconn, self._backlog
-
-            def answered() -> bool:
-                pending.take_answers(pgconn)
-                return not pending
-
-            watch = lockwait.LockWatch(plpy, self)
-            self._guarded(lambda: _wire.wait_until(pgconn, self._socket, answered, watch), plpy)
-            pgconn.exit_pipeline_mode()
+            self._wait_for_answers(0, plpy)
+            self._pgconn.exit_pipeline_mode()
             self._pipelined = False
             self._last_answer = time.monotonic()
         failures = self._backlog.take_failures()
         if failures:
             raise _reported(failures, plpy)
+
+    def _wait_for_answers(self, left: int, plpy: Plpy) -> None:
+        """Wait until at most ``left`` writes sent without waiting are unanswered."""
+        pgconn, pending = self._pgconn, self._backlog
+
+        def answered() -> bool:
+            pending.take_answers(pgconn)
+            return len(pending) <= left
+
+        watch = lockwait.LockWatch(plpy, self)
+        self._guarded(lambda: _wire.wait_until(pgconn, self._socket, answered, watch), plpy)
 
     def settle_at_exit(self, timeout: float) -> tuple[list[backlog.Failure], int]:
         """As the backend exits: wait up to ``timeout`` seconds for the answers, without

@@ -241,6 +241,8 @@ def test_only_the_documented_functions_run_with_the_owners_rights(
         "_live_backends",
         "_lock_sql_job",
         "_logging_sessions",
+        "_next_job_id",
+        "_next_step_id",
         "_open_logging_connection",
         "_retention_applies",
     ]

@@ -22,6 +22,9 @@ COLUMNS = [
     "logger_start",
     "write_waiting",
     "wait_event",
+    "ended_at",
+    "writes_unreported",
+    "first_error",
 ]
 VIEW = f"SELECT * FROM {SCHEMA}.logging_sessions ORDER BY caller_pid"
 

@@ -303,8 +303,13 @@ def test_update_keeps_every_row_sequence_setting_and_grant(
         assert history(conn) == rows_before
         assert len(rows_before["job_log"]) > BULK_JOBS
         assert len(rows_before["job_detail"]) > 2 * BULK_JOBS
-        # The tables new in 2.0.0 come with no grant at all (sql_job's locks, retention).
-        new_tables = [(f"{SCHEMA}.sql_job_lock", None), (f"{SCHEMA}.job_retention", None)]
+        # The tables new in 2.0.0 come with no grant at all (sql_job's locks, retention,
+        # unreported failures).
+        new_tables = [
+            (f"{SCHEMA}.sql_job_lock", None),
+            (f"{SCHEMA}.job_retention", None),
+            (f"{SCHEMA}.unreported_writes", None),
+        ]
         assert relation_grants(conn) == sorted([*relations_before, *new_tables])
         functions_after = role_function_grants(conn)
         assert functions_before.keys() & functions_after.keys() >= PUBLIC_API

@@ -139,28 +139,23 @@ def test_close_job_waits_and_reports_every_failure(
 ) -> None:
     warnings: list[str] = []
     caller.add_notice_handler(lambda notice: warnings.append(str(notice.message_primary)))
-    job_id = committed_job(caller, reader, "several failures")
+    job_id = committed_job(caller, reader, "deleted under its steps")
     with reader.transaction():
-        # The first write waits for this lock, and the others behind it: none is
-        # answered before close_job.
+        # Both writes wait behind this lock, so neither is answered before close_job;
+        # the job is gone once they run.
         reader.execute(LOCK_JOB_ROW, (job_id,))
-        good = int(scalar(caller, ADD_STEP, (job_id, "good")))
-        caller.execute(ADD_STEP, (job_id + 1000, "bad"))
-        caller.execute(UPDATE_STEP, (good + 1000, "OK", "bad too"))
+        caller.execute(ADD_STEP, (job_id, "first"))
+        caller.execute(ADD_STEP, (job_id, "second"))
+        reader.execute(f"DELETE FROM {SCHEMA}.job_log WHERE job_id = %s", (job_id,))
     with pytest.raises(psycopg.errors.NoDataFound) as raised:
         caller.execute(CLOSE_JOB, (job_id,))
     primary = str(raised.value.diag.message_primary)
-    assert primary.endswith(f"job id {job_id + 1000} does not exist")
+    assert primary.endswith(f"job id {job_id} does not exist")
     assert "1 later such writes failed too" in str(raised.value.diag.message_detail)
-    assert warnings == [
-        f"a log write sent without waiting failed: step id {good + 1000} does not exist"
-    ]
-    # The call that raised did not close the job; once told, the next call ends it.
-    status = f"SELECT status FROM {SCHEMA}.job_log WHERE job_id = %s"
-    assert scalar(reader, status, (job_id,)) is None
-    caller.execute(FAIL_JOB, (job_id,))
-    assert scalar(reader, status, (job_id,)) == "CRITICAL"
-    assert [row[1] for row in step_rows(reader, job_id)] == ["good"]
+    assert warnings == [f"a log write sent without waiting failed: job id {job_id} does not exist"]
+    assert count_steps(reader, job_id) == 0
+    # Every failure was reported: the session logs on.
+    caller.execute(CLOSE_JOB, (add_job(caller, "next"),))
 
 
 def test_another_roles_job_is_refused_by_the_next_call(
@@ -295,3 +290,20 @@ def test_other_values_wait(
     with pytest.raises(psycopg.errors.NoDataFound) as raised:
         caller.execute(ADD_STEP, (job_id + 1000, "refused at once"))
     assert raised.value.diag.message_detail is None  # its own error, not a later call's
+
+
+def test_at_most_two_writes_are_left_unanswered(
+    caller: psycopg.Connection, reader: psycopg.Connection
+) -> None:
+    job_id = committed_job(caller, reader, "two at most")
+    caller.execute("SET pg_jobmon.lock_timeout = '1s'")
+    with reader.transaction():
+        reader.execute(LOCK_JOB_ROW, (job_id,))
+        started = time.monotonic()
+        caller.execute(ADD_STEP, (job_id, "first"))  # waits there for the lock
+        caller.execute(ADD_STEP, (job_id, "second"))  # queued behind it
+        assert time.monotonic() - started < 0.5
+        # The third call waits for the first write, as close_job would.
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            caller.execute(ADD_STEP, (job_id, "third"))
+        assert time.monotonic() - started >= 1

@@ -111,9 +111,10 @@ def test_update_script_holds_every_function_of_the_install_script() -> None:
         assert text.rstrip() in install
         assert text.rstrip() in update
     # The tables new in 2.0.0; every other table is 1.5.0's, altered in place.
-    assert update.count("CREATE TABLE") == 2
+    assert update.count("CREATE TABLE") == 3
     assert "CREATE TABLE @extschema@.sql_job_lock (" in update
     assert "CREATE TABLE @extschema@.job_retention (" in update
+    assert "CREATE TABLE @extschema@.unreported_writes (" in update
 
 
 def test_update_steps_surround_the_functions_and_triggers() -> None:

@@ -10,6 +10,8 @@ from plpython_src.settings import (
     IDLE_TIMEOUT_DEFAULT,
     LOCK_TIMEOUT,
     SYNCHRONOUS_COMMIT,
+    WAIT_FOR_WRITES,
+    parse_boolean,
     parse_duration,
     parse_idle_timeout,
     parse_synchronous_commit,
@@ -100,3 +102,28 @@ def test_idle_timeout_that_is_no_time_is_refused_with_the_units(text: str) -> No
         parse_idle_timeout(text)
     assert raised.value.message == f'invalid value for parameter "{IDLE_TIMEOUT}": "{text}"'
     assert raised.value.hint is not None and '"min"' in raised.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("on", True),
+        ("TRUE", True),
+        (" yes ", True),
+        ("1", True),
+        ("off", False),
+        ("False", False),
+        ("no", False),
+        ("0", False),
+    ],
+)
+def test_wait_for_writes_takes_postgresql_booleans(text: str, value: bool) -> None:
+    assert parse_boolean(WAIT_FOR_WRITES, text) is value
+
+
+@pytest.mark.parametrize("text", ["", "maybe", "2", "of", "on off"])
+def test_wait_for_writes_refuses_anything_else(text: str) -> None:
+    with pytest.raises(JobmonError) as raised:
+        parse_boolean(WAIT_FOR_WRITES, text)
+    assert raised.value.message == f'parameter "{WAIT_FOR_WRITES}" requires a Boolean value'
+    assert raised.value.sqlstate == "22023"
