@@ -73,17 +73,19 @@ def wait(
             raise TimeoutError
 
 
-def read_pending(pgconn: pq.abc.PGconn, socket: Socket) -> None:
-    """Read what the server sent while the connection was idle, without waiting.
+def read_pending(pgconn: pq.abc.PGconn, socket: Socket) -> bool:
+    """Read what the server sent while the connection was idle, without waiting;
+    whether anything came.
 
     Notifications are queued for ``pgconn.notifies()``; an EOF (the backend was
     terminated, the server restarted) raises psycopg's OperationalError. One read is
     not enough for that: a terminated backend first sends its FATAL message.
     """
-    for _ in range(_MAX_PENDING_READS):
+    for reads in range(_MAX_PENDING_READS):
         if not socket.readable.poll(0):
-            return
+            return bool(reads)
         pgconn.consume_input()
+    return True
 
 
 def connect(conninfo: str, while_waiting: WhileWaiting, timeout: float) -> pq.abc.PGconn:

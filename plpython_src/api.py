@@ -6,7 +6,7 @@ module in GD and calls the entry point with ``plpy`` and the SQL arguments.
 
 from __future__ import annotations
 
-from . import caller, connection, jobs, link, names, opening
+from . import caller, connection, jobs, link, names, opening, session_end
 from ._plpy import Plpy
 from ._sqlfunction import sql_function
 
@@ -96,4 +96,7 @@ def _dblink_mapping_changed(plpy: Plpy) -> None:
 
 def close_session() -> None:
     """Let go of this session's resources: called when another version is loaded."""
+    import plpy  # type: ignore[import-not-found]  # PL/Python's own, where this runs
+
+    session_end.before_close(plpy)
     connection.close()

@@ -72,7 +72,8 @@ class LoggingConnection:
         if self._pgconn.status != _OK:
             return False
         try:
-            _wire.read_pending(self._pgconn, self._socket)
+            if not _wire.read_pending(self._pgconn, self._socket):
+                return True  # nothing came: the answers read before were looked at
         except pg_errors.OperationalError:
             return False
         self._take_notifications()
@@ -158,11 +159,14 @@ class LoggingConnection:
 
         def read() -> None:
             pending.take_answers(pgconn)
+            self._take_notifications()
 
         watch = lockwait.LockWatch(plpy, self)
         self._guarded(
             lambda: _wire.send_without_waiting(pgconn, self._socket, queue, watch, read), plpy
         )
+        # Its server goes idle only once it has answered: from now at the earliest.
+        self._last_answer = time.monotonic()
 
     def settle(self, plpy: Plpy) -> None:
         """Wait for the answers of the writes sent without waiting, and raise the first
@@ -171,7 +175,6 @@ class LoggingConnection:
             self._wait_for_answers(0, plpy)
             self._pgconn.exit_pipeline_mode()
             self._pipelined = False
-            self._last_answer = time.monotonic()
         failures = self._backlog.take_failures()
         if failures:
             raise _reported(failures, plpy)
@@ -186,6 +189,8 @@ class LoggingConnection:
 
         watch = lockwait.LockWatch(plpy, self)
         self._guarded(lambda: _wire.wait_until(pgconn, self._socket, answered, watch), plpy)
+        self._last_answer = time.monotonic()
+        self._take_notifications()
 
     def settle_at_exit(self, timeout: float) -> tuple[list[backlog.Failure], int]:
         """As the backend exits: wait up to ``timeout`` seconds for the answers, without

@@ -39,6 +39,13 @@ def watch(plpy: Plpy) -> None:
     _callback = callback
 
 
+def before_close(plpy: Plpy) -> None:
+    """As at a normal end, for a connection let go of before the session ends (another
+    version of the package took over)."""
+    with contextlib.suppress(Exception):
+        _settle(plpy, normal_end=True)
+
+
 def _at_exit(plpy: Plpy, code: int, _argument: int) -> None:
     # The backend is exiting, from C: nothing may escape into it.
     with contextlib.suppress(BaseException):
