@@ -125,7 +125,7 @@ def _implementations(
 
 def _working_job(cluster: BenchCluster, options: argparse.Namespace) -> working_job.WorkingJob:
     job = working_job.measure(
-        cluster, options.work_microseconds / 1e6, options.work_steps, options.rounds, "on"
+        cluster, options.work_microseconds / 1e6, options.work_steps, options.work_rounds, "on"
     )
     print(
         f"a job working {job.work_seconds * 1e6:.0f} µs between its log calls:"
@@ -173,6 +173,13 @@ def _arguments() -> argparse.Namespace:
     )
     parser.add_argument(
         "--work-steps", type=int, default=2000, help="steps of the job that works between calls"
+    )
+    parser.add_argument(
+        "--work-rounds",
+        type=int,
+        default=5,
+        help="alternating runs of that job (alone, waiting, not waiting): its figure is a"
+        " small difference of two larger ones",
     )
     parser.add_argument(
         "--work-microseconds",

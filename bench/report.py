@@ -264,8 +264,8 @@ def _working_job_summary(findings: Findings) -> list[str]:
         f"A job that works between its log calls ({job.steps:,} steps, each: add_step,"
         f" {job.work_seconds * 1e6:.0f} µs of CPU work in the caller's backend (a count of"
         f" {job.rows:,} rows, calibrated at the start), update_step, the same work again;"
-        " timed up to the return of close_job; the floor's per-call time is"
-        f" {floor * 1e6:.0f} µs):",
+        " timed up to the return of close_job; medians of"
+        f" {job.rounds} rounds; the floor's per-call time is {floor * 1e6:.0f} µs):",
         "",
         "| | µs per step | µs a log call adds to the job | ratio to the floor's per-call time |",
         "|---|---:|---:|---:|",
@@ -314,9 +314,10 @@ def write(findings: Findings, directory: Path, command: str) -> None:
         " loop: they are still bound by the logging server's commits. Each write is a"
         " transaction of its own and, with synchronous_commit on, a WAL flush of its own;"
         " once the socket's buffer is full, a call can send its write only as fast as the"
-        " logging backend commits the ones before it, so a loop with nothing between its"
-        " calls runs at about the pace of the waiting one. What not waiting saves is the"
-        " round trip, which only shows where the caller has other work to do meanwhile."
+        " logging backend commits the ones before it. A loop with nothing between its"
+        " calls therefore goes at the pace of those commits, near the floor, which pays"
+        " the same commit per statement: not waiting saves the caller the round trip, and"
+        " that shows only where the caller has work of its own to do meanwhile."
         " The caller's memory is sampled along that loop: the backlog is the socket's"
         " buffer, not a queue that grows with the calls.\n"
         "- A job that works between its log calls: each step is add_step, CPU work in the"
@@ -341,19 +342,39 @@ def plot(findings: Findings, path: Path) -> None:
 
     settings = list(findings.one_client)
     labels = [f"synchronous_commit\n{setting}" for setting in settings]
-    figure, (latency, throughput) = pyplot.subplots(1, 2, figsize=(10, 4.2))
+    figure, (latency, throughput) = pyplot.subplots(1, 2, figsize=(11, 4.4))
     _bars(
         latency,
         labels,
-        [findings.one_client[s].floor.microseconds_per_call for s in settings],
-        [findings.one_client[s].jobmon.microseconds_per_call for s in settings],
+        [
+            (
+                "floor (pgbench)",
+                [findings.one_client[s].floor.microseconds_per_call for s in settings],
+            ),
+            *(
+                (
+                    f"pg_jobmon, psycopg {run.name}",
+                    [run.one_client[s].jobmon.microseconds_per_call for s in settings],
+                )
+                for run in findings.implementations
+            ),
+            (
+                f"pg_jobmon, psycopg {findings.implementations[0].name}, wait_for_writes off",
+                [findings.no_wait[s].microseconds_per_call for s in settings],
+            ),
+        ],
         "µs per log call, 1 client (lower is better)",
     )
     _bars(
         throughput,
         labels,
-        [findings.sixteen_clients[s].floor.calls_per_second for s in settings],
-        [findings.sixteen_clients[s].jobmon.calls_per_second for s in settings],
+        [
+            (
+                "floor (pgbench)",
+                [findings.sixteen_clients[s].floor.calls_per_second for s in settings],
+            ),
+            ("pg_jobmon", [findings.sixteen_clients[s].jobmon.calls_per_second for s in settings]),
+        ],
         "log calls per second, 16 clients (higher is better)",
     )
     figure.suptitle("pg_jobmon log calls against the floor (pgbench, same statements)")
@@ -362,14 +383,14 @@ def plot(findings: Findings, path: Path) -> None:
     pyplot.close(figure)
 
 
-def _bars(
-    axes: Axes, labels: list[str], floor: list[float], jobmon: list[float], title: str
-) -> None:
-    width = 0.38
+def _bars(axes: Axes, labels: list[str], series: list[tuple[str, list[float]]], title: str) -> None:
+    """One group of bars per label, one bar per series in each."""
+    width = 0.8 / len(series)
     positions = list(range(len(labels)))
-    for offset, values, label in ((-1, floor, "floor (pgbench)"), (1, jobmon, "pg_jobmon")):
-        bars = axes.bar([p + offset * width / 2 for p in positions], values, width, label=label)
-        axes.bar_label(bars, fmt="{:,.0f}", fontsize=8)
+    for index, (label, values) in enumerate(series):
+        offset = (index - (len(series) - 1) / 2) * width
+        bars = axes.bar([p + offset for p in positions], values, width, label=label)
+        axes.bar_label(bars, fmt="{:,.0f}", fontsize=7)
     axes.set_xticks(positions, labels)
     axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=7)

@@ -34,6 +34,7 @@ class WorkingJob:
     rows: int  # rows counted by one piece of work
     work_seconds: float  # one piece of work, as calibrated
     steps: int
+    rounds: int
     alone: float
     logging: dict[str, float]  # by pg_jobmon.wait_for_writes
 
@@ -58,6 +59,7 @@ def measure(
         rows=rows,
         work_seconds=calibrated,
         steps=steps,
+        rounds=rounds,
         alone=statistics.median(alone),
         logging={setting: statistics.median(runs) for setting, runs in logging.items()},
     )
