@@ -9,6 +9,7 @@ pay in production.
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ SCHEMA = "jobmon"
 DBNAME = "bench"
 
 HELPERS = Path(__file__).with_name("functions.sql")
+# The variable psycopg reads, when a backend first imports it, to choose its implementation.
+PSYCOPG_IMPL = "PSYCOPG_IMPL"
 
 SETTINGS: dict[str, Any] = {
     "fsync": "on",
@@ -44,6 +47,8 @@ class BenchCluster:
 
     node: testgres.PostgresNode
     socket_dir: Path
+    # PSYCOPG_IMPL the server was started with (None: psycopg takes the best installed).
+    psycopg_impl: str | None = None
 
     dbname = DBNAME
 
@@ -66,6 +71,19 @@ class BenchCluster:
             **kwargs,
         )
 
+    def restart(self, psycopg_impl: str | None) -> None:
+        """Restart the server with PSYCOPG_IMPL set to ``psycopg_impl`` (None: unset).
+
+        The backends started after it import psycopg anew and pick their implementation
+        from the postmaster's environment, which pg_ctl passes on from ours.
+        """
+        saved = os.environ.get(PSYCOPG_IMPL)
+        _set_psycopg_impl(psycopg_impl)
+        try:
+            self.node.restart()
+        finally:
+            _set_psycopg_impl(saved)
+
     def scalar(self, query: str) -> Any:
         """The single value of ``query``, run in a session of its own."""
         with self.connect() as conn:
@@ -81,9 +99,9 @@ def bench_cluster(psycopg_impl: str | None) -> Iterator[BenchCluster]:
     ``psycopg_impl`` (python, c, binary) is put in the server's environment, where
     psycopg reads it (PSYCOPG_IMPL) when a backend first imports it.
     """
-    environment = {"PSYCOPG_IMPL": psycopg_impl} if psycopg_impl else {}
+    environment = {PSYCOPG_IMPL: psycopg_impl} if psycopg_impl else {}
     with server_environment(**environment), started_cluster(**SETTINGS) as running:
-        cluster = BenchCluster(running.node, running.socket_dir)
+        cluster = BenchCluster(running.node, running.socket_dir, psycopg_impl)
         with running.connect() as conn:
             conn.execute(f"CREATE DATABASE {DBNAME}")
         with cluster.connect() as conn:
@@ -91,3 +109,10 @@ def bench_cluster(psycopg_impl: str | None) -> Iterator[BenchCluster]:
             conn.execute(f"CREATE EXTENSION pg_jobmon SCHEMA {SCHEMA} CASCADE")
             conn.execute(HELPERS.read_text())
         yield cluster
+
+
+def _set_psycopg_impl(value: str | None) -> None:
+    if value is None:
+        os.environ.pop(PSYCOPG_IMPL, None)
+    else:
+        os.environ[PSYCOPG_IMPL] = value

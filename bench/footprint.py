@@ -9,12 +9,15 @@ while a single process has touched it).
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
 from bench.cluster import SCHEMA, BenchCluster
+from bench.workloads import configure, require_rows
 from plpython_src.names import logger_application_name
 
 
@@ -41,6 +44,25 @@ class Sample:
     caller: int
     logger: int
     loggers: int
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The caller's memory along a tight loop of log calls that do not wait."""
+
+    calls: int
+    seconds: float
+    samples: list[tuple[float, int]]  # (seconds into the loop, anonymous bytes)
+
+    @property
+    def growth(self) -> int:
+        """From before the loop to its highest point."""
+        return max(taken for _, taken in self.samples) - self.samples[0][1]
+
+    @property
+    def end_growth(self) -> int:
+        """From before the loop to after it."""
+        return self.samples[-1][1] - self.samples[0][1]
 
 
 def session_memory(cluster: BenchCluster) -> SessionMemory:
@@ -75,6 +97,51 @@ def growth(cluster: BenchCluster, calls: int, samples: int) -> list[Sample]:
             )
         conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (job[0],))
     return taken
+
+
+def backlog(cluster: BenchCluster, seconds: float, every: float = 0.25) -> Backlog:
+    """The caller's memory, sampled ``every`` seconds, while one session runs a tight loop
+    of log calls with pg_jobmon.wait_for_writes = off for ``seconds``.
+
+    Calls that do not wait pile their writes up faster than the logging server commits
+    them: the backlog must stay bounded (the socket's buffer), not grow with the calls.
+    """
+    with cluster.connect() as conn:
+        caller = _pid(conn)
+        configure(conn, "on", "off")
+        # A short loop first: what the first calls of the kind allocate once is not growth.
+        _log_steps(conn, 0.5)
+        outcome: list[tuple[int, float] | BaseException] = []
+
+        def run() -> None:
+            try:
+                outcome.append(_log_steps(conn, seconds))
+            except BaseException as error:
+                outcome.append(error)
+
+        thread = threading.Thread(target=run)
+        started = time.monotonic()
+        samples = [(0.0, anonymous_bytes(caller))]
+        thread.start()
+        while thread.is_alive():
+            thread.join(every)
+            samples.append((time.monotonic() - started, anonymous_bytes(caller)))
+    (result,) = outcome
+    if isinstance(result, BaseException):
+        raise result
+    calls, elapsed = result
+    return Backlog(calls, elapsed, samples)
+
+
+def _log_steps(conn: psycopg.Connection, seconds: float) -> tuple[int, float]:
+    """bench.log_steps: its calls and seconds, once all its steps are found written."""
+    row = conn.execute(
+        "SELECT calls, extract(epoch FROM finished - started), job FROM bench.log_steps(%s)",
+        (seconds,),
+    ).fetchone()
+    assert row is not None
+    require_rows(conn, int(row[2]), int(row[0]) // 2)
+    return int(row[0]), float(row[1])
 
 
 def anonymous_bytes(pid: int) -> int:

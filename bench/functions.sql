@@ -3,29 +3,75 @@
 CREATE SCHEMA bench;
 
 -- Log calls as jobs make them, one step (add_step, update_step) after another, until
--- p_seconds are up; timed by the server's clock.
+-- p_seconds are up; timed by the server's clock up to the return of close_job, which
+-- waits for any write still pending (pg_jobmon.wait_for_writes = off).
 CREATE FUNCTION bench.log_steps(
     p_seconds float8,
     OUT calls bigint,
     OUT started timestamptz,
-    OUT finished timestamptz
+    OUT finished timestamptz,
+    OUT job bigint
 )
     LANGUAGE plpgsql
 AS $$
 DECLARE
-    v_job bigint := jobmon.add_job('bench steps');
     v_step bigint;
 BEGIN
+    job := jobmon.add_job('bench steps');
     calls := 0;
     started := clock_timestamp();
     LOOP
-        v_step := jobmon.add_step(v_job, 'bench step');
+        v_step := jobmon.add_step(job, 'bench step');
         PERFORM jobmon.update_step(v_step, 'OK', 'done');
         calls := calls + 2;
         EXIT WHEN clock_timestamp() >= started + make_interval(secs => p_seconds);
     END LOOP;
+    PERFORM jobmon.close_job(job);
     finished := clock_timestamp();
-    PERFORM jobmon.close_job(v_job);
+END
+$$;
+
+-- CPU work in the caller's own backend, the same every time: a count of p_rows rows.
+CREATE FUNCTION bench.work(p_rows integer)
+    RETURNS bigint
+    LANGUAGE sql
+AS $$
+SELECT count(*) FROM generate_series(1, p_rows)
+$$;
+
+-- A job that works between its log calls: per step add_step, work, update_step, work
+-- again. With p_log false, the work alone. Seconds by the server's clock, from before
+-- add_job to the return of close_job (which waits for the writes still pending).
+CREATE FUNCTION bench.working_job(
+    p_steps integer,
+    p_rows integer,
+    p_log boolean,
+    OUT seconds float8,
+    OUT job bigint
+)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_started timestamptz := clock_timestamp();
+    v_step bigint;
+BEGIN
+    IF p_log THEN
+        job := jobmon.add_job('bench working job');
+    END IF;
+    FOR i IN 1 .. p_steps LOOP
+        IF p_log THEN
+            v_step := jobmon.add_step(job, 'bench step');
+        END IF;
+        PERFORM bench.work(p_rows);
+        IF p_log THEN
+            PERFORM jobmon.update_step(v_step, 'OK', 'done');
+        END IF;
+        PERFORM bench.work(p_rows);
+    END LOOP;
+    IF p_log THEN
+        PERFORM jobmon.close_job(job);
+    END IF;
+    seconds := extract(epoch FROM clock_timestamp() - v_started);
 END
 $$;
 
@@ -82,6 +128,27 @@ AS $$
 import sys
 
 return "psycopg" in sys.modules
+$$;
+
+-- Whether psycopg's C implementation (psycopg_c) is installed in the server's Python,
+-- found without importing it.
+CREATE FUNCTION bench.psycopg_c_installed()
+    RETURNS boolean
+    LANGUAGE plpython3u
+AS $$
+import importlib.util
+
+return importlib.util.find_spec("psycopg_c") is not None
+$$;
+
+-- The implementation (c, binary, python) of the psycopg this backend uses.
+CREATE FUNCTION bench.psycopg_impl()
+    RETURNS text
+    LANGUAGE plpython3u
+AS $$
+import psycopg
+
+return psycopg.pq.__impl__
 $$;
 
 -- psycopg's version and implementation in the server's Python.
