@@ -104,7 +104,7 @@ def backlog(cluster: BenchCluster, seconds: float, every: float = 0.25) -> Backl
     of log calls with pg_jobmon.wait_for_writes = off for ``seconds``.
 
     Calls that do not wait pile their writes up faster than the logging server commits
-    them: the backlog must stay bounded (the socket's buffer), not grow with the calls.
+    them: the backlog must stay bounded (two writes), not grow with the calls.
     """
     with cluster.connect() as conn:
         caller = _pid(conn)
