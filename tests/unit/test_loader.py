@@ -61,7 +61,7 @@ def loaded_specs(version: str) -> dict[str, Any]:
 @pytest.fixture
 def cache(tmp_path: Path) -> Path:
     """A code cache made by build.py from plpython_src, as `make install` makes it."""
-    path = tmp_path / loader.cache_name("2.0.0")
+    path = tmp_path / str(loader.cache_name("2.0.0"))
     path.write_bytes(build.code_cache(sources()))
     return path
 
@@ -121,7 +121,7 @@ def _other_magic(data: bytes) -> bytes:
 
 def _other_digest(data: bytes) -> bytes:
     changed = dict(sources(), names=sources()["names"] + "\n# changed\n")
-    return build.code_cache(changed)
+    return bytes(build.code_cache(changed))
 
 
 def _flipped_byte(data: bytes) -> bytes:
