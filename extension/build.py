@@ -339,13 +339,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="write the embedded modules' code cache, compiled by this Python",
     )
-    parser.add_argument("--output", type=Path, help="default: extension/<script name>")
+    parser.add_argument(
+        "--output", type=Path, help="default: extension/<script name>, build/<code cache name>"
+    )
     args = parser.parse_args(argv)
     version = control_version()
     if args.code_cache:
-        (args.output or EXTENSION / f"pg_jobmon--{version}.pycache").write_bytes(
-            code_cache(package_sources())
-        )
+        output = args.output or ROOT / "build" / f"pg_jobmon--{version}.pycache"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(code_cache(package_sources()))
         return 0
     try:
         if args.update_from:
