@@ -28,6 +28,28 @@ extension/$(EXTENSION)--%--$(EXTVERSION).sql: $(BUILD_INPUTS) extension/updates/
 # The command runs with the server's Python, which has psycopg (scripts/ensure-deps.sh).
 COMMAND_PYTHON ?= /usr/bin/python3
 
+# The embedded modules' code objects, compiled by the server's Python at install time
+# (extension/loader.py reads them; a backend whose Python differs compiles instead).
+# Written by `make install` only, so that `make` and `make dist` need no Python; without
+# that Python, the install goes on without the cache.
+CODE_CACHE = $(EXTENSION)--$(EXTVERSION).pycache
+
+.PHONY: install-code-cache uninstall-code-cache
+install: install-code-cache
+uninstall: uninstall-code-cache
+
+install-code-cache: installdirs
+	@if $(COMMAND_PYTHON) -c '' 2>/dev/null; then \
+		mkdir -p build && \
+		$(COMMAND_PYTHON) extension/build.py --code-cache --output build/$(CODE_CACHE) && \
+		$(INSTALL_DATA) build/$(CODE_CACHE) '$(DESTDIR)$(datadir)/$(datamoduledir)/'; \
+	else \
+		echo "no $(COMMAND_PYTHON): $(CODE_CACHE) not installed (first calls compile instead)"; \
+	fi
+
+uninstall-code-cache:
+	rm -f '$(DESTDIR)$(datadir)/$(datamoduledir)/$(CODE_CACHE)'
+
 build/pg_jobmon: $(wildcard cli/*.py)
 	rm -rf build/command
 	mkdir -p build/command/cli

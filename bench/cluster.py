@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ import testgres
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fix_cluster import server_environment, started_cluster
+from old_release import installation_with_release
 
 SCHEMA = "jobmon"
 DBNAME = "bench"
@@ -100,7 +102,13 @@ def bench_cluster(psycopg_impl: str | None) -> Iterator[BenchCluster]:
     psycopg reads it (PSYCOPG_IMPL) when a backend first imports it.
     """
     environment = {PSYCOPG_IMPL: psycopg_impl} if psycopg_impl else {}
-    with server_environment(**environment), started_cluster(**SETTINGS) as running:
+    with contextlib.ExitStack() as stack:
+        # A copy of the server's installation that also offers 1.5.0 (the tests' one),
+        # for the break-even against it; the same programs, so the same speed.
+        installation = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        bin_dir = installation_with_release(installation / "installation")
+        stack.enter_context(server_environment(**environment))
+        running = stack.enter_context(started_cluster(bin_dir=bin_dir, **SETTINGS))
         cluster = BenchCluster(running.node, running.socket_dir, psycopg_impl)
         with running.connect() as conn:
             conn.execute(f"CREATE DATABASE {DBNAME}")

@@ -87,9 +87,10 @@ BEGIN
 END
 $$;
 
--- Seconds that importing psycopg takes in this backend (it must not be imported yet).
-CREATE FUNCTION bench.import_psycopg()
-    RETURNS float8
+-- The floor of a first call, as issue 19 defines it: import psycopg, then open one libpq
+-- connection to p_conninfo. Returns the seconds of each (the caller times the whole).
+CREATE FUNCTION bench.import_and_connect(p_conninfo text)
+    RETURNS float8[]
     LANGUAGE plpython3u
 AS $$
 import sys
@@ -99,25 +100,14 @@ if "psycopg" in sys.modules:
     plpy.error("psycopg was imported before the import was timed")
 started = time.perf_counter()
 import psycopg
-return time.perf_counter() - started
-$$;
-
--- Seconds that opening one libpq connection to p_conninfo takes from this backend.
-CREATE FUNCTION bench.connect(p_conninfo text)
-    RETURNS float8
-    LANGUAGE plpython3u
-AS $$
-import time
-from psycopg import pq
-
-started = time.perf_counter()
-conn = pq.PGconn.connect(p_conninfo.encode())
-elapsed = time.perf_counter() - started
-ok = conn.status == pq.ConnStatus.OK
+imported = time.perf_counter()
+conn = psycopg.pq.PGconn.connect(p_conninfo.encode())
+connected = time.perf_counter()
+ok = conn.status == psycopg.pq.ConnStatus.OK
 conn.finish()
 if not ok:
     plpy.error("the timed connection failed")
-return elapsed
+return [imported - started, connected - imported]
 $$;
 
 -- Whether this backend has imported psycopg.

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import importlib.util
+import marshal
 import re
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +41,7 @@ PYTHON_TAG = "$python$"
 FIRST_LATE_OBJECT = 500
 FIRST_FINAL_UPDATE_STEP = 900
 UPDATE_FUNCTIONS_SETTING = "pg_jobmon.update_functions"
+CODE_CACHE_FORMAT = 1
 FUNCTION_OPTIONS = "SET search_path = pg_catalog, pg_temp"
 # The log calls themselves run under the caller's search_path: a SET clause would cost
 # each call a save and restore of the setting (about 5 us, a quarter of what pg_jobmon
@@ -143,10 +148,44 @@ def gd_key(version: str) -> str:
     return f"pg_jobmon.{version}"
 
 
+def sources_digest(sources: dict[str, str]) -> str:
+    """SHA-256 of the embedded sources, the code cache's key beside the Python's magic number.
+
+    Computed here and embedded, so that no backend hashes anything; the format's number
+    goes in, so that a new layout of the cache never reads an old one.
+    """
+    digest = hashlib.sha256(f"pg_jobmon code cache {CODE_CACHE_FORMAT}\0".encode())
+    for name, text in sorted(sources.items()):
+        digest.update(f"{name}\0{text}\0".encode())
+    return digest.hexdigest()
+
+
+def code_cache(sources: dict[str, str]) -> bytes:
+    """The code cache that loader.read_code_cache() reads, compiled by this Python.
+
+    Each module is compiled as the loader would compile it (same file name, no inherited
+    flags). marshal's output may differ between runs in its reference flags: harmless,
+    since the file is only ever read back whole.
+    """
+    code = {
+        name: compile(text, f"pg_jobmon/{name}.py", "exec", dont_inherit=True)
+        for name, text in sorted(sources.items())
+    }
+    payload = marshal.dumps(code)
+    return (
+        importlib.util.MAGIC_NUMBER
+        + sources_digest(sources).encode("ascii")
+        + zlib.crc32(payload).to_bytes(4, "little")
+        + payload
+    )
+
+
 def loader_function(version: str, sources: dict[str, str]) -> str:
     embedded = "".join(f"    {name!r}: {text!r},\n" for name, text in sources.items())
     body = (
-        f"{loader_code()}\n\nSOURCES = {{\n{embedded}}}\n\nload_package(GD, {version!r}, SOURCES)\n"
+        f"{loader_code()}\n\nSOURCES = {{\n{embedded}}}\n"
+        f"SOURCES_DIGEST = {sources_digest(sources)!r}\n\n"
+        f"load_package(GD, {version!r}, SOURCES, SOURCES_DIGEST)\n"
     )
     return (
         "-- _load_package(): imports the embedded plpython_src once per backend, into GD.\n"
@@ -295,9 +334,21 @@ def assemble(script_name: str, guard: str, parts: list[tuple[str, str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--update-from", metavar="OLD", help="the update script from OLD")
-    parser.add_argument("--output", type=Path, help="default: extension/<script name>")
+    parser.add_argument(
+        "--code-cache",
+        action="store_true",
+        help="write the embedded modules' code cache, compiled by this Python",
+    )
+    parser.add_argument(
+        "--output", type=Path, help="default: extension/<script name>, build/<code cache name>"
+    )
     args = parser.parse_args(argv)
     version = control_version()
+    if args.code_cache:
+        output = args.output or ROOT / "build" / f"pg_jobmon--{version}.pycache"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(code_cache(package_sources()))
+        return 0
     try:
         if args.update_from:
             name = f"pg_jobmon--{args.update_from}--{version}.sql"

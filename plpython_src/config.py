@@ -8,8 +8,8 @@ works with no configuration on any port and socket directory.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from . import names
 
@@ -46,9 +46,11 @@ TCP_KEYWORDS = {
 _LOOPBACK_FOR = {"*": "localhost", "0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
-@dataclass(frozen=True)
-class ServerAddress:
-    """How a client on this machine reaches this server, as its postmaster.pid says."""
+class ServerAddress(NamedTuple):
+    """How a client on this machine reaches this server, as its postmaster.pid says.
+
+    (A NamedTuple: a dataclass would cost a session's first log call more to make.)
+    """
 
     port: str
     socket_dir: str | None

@@ -304,8 +304,9 @@ def test_make_and_install_without_git_nor_python(release: Release, tmp_path: Pat
     path = path_without(tmp_path / "bin", is_git_or_python, release.pg_config)
     assert shutil.which("python3", path=path) is None
     expected = expected_scripts(release)
-    # python3 by name, so that only PATH can find it.
-    make = ["make", f"PG_CONFIG={release.pg_config}", "PYTHON=python3"]
+    # python3 by name, so that only PATH can find it; without it, make install leaves
+    # out the code cache (pg_jobmon--VERSION.pycache), which the server's Python writes.
+    make = ["make", f"PG_CONFIG={release.pg_config}", "PYTHON=python3", "COMMAND_PYTHON=python3"]
     run(make, release.tree, path)
     for name in release.generated:
         assert (release.tree / name).read_bytes() == expected[name]
