@@ -25,6 +25,8 @@ from psycopg import pq
 POLL_SECONDS = 0.1
 _MAX_PENDING_READS = 16
 _READ = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP
+# The other end closed its side: an EOF follows whatever is left to read.
+_CLOSED = select.POLLHUP | select.POLLERR | getattr(select, "POLLRDHUP", 0)
 _WRITE = select.POLLOUT | select.POLLERR | select.POLLHUP
 
 WhileWaiting = Callable[[], object]
@@ -49,6 +51,7 @@ class Socket:
 
     def __init__(self, fileno: int) -> None:
         self.readable = _poller(fileno, _READ)
+        self.readable_or_closed = _poller(fileno, _READ | _CLOSED)
         self.writable_or_readable = _poller(fileno, _READ | _WRITE)
 
 
@@ -81,10 +84,14 @@ def read_pending(pgconn: pq.abc.PGconn, socket: Socket) -> bool:
     terminated, the server restarted) raises psycopg's OperationalError. One read is
     not enough for that: a terminated backend first sends its FATAL message.
     """
-    for reads in range(_MAX_PENDING_READS):
-        if not socket.readable.poll(0):
-            return bool(reads)
-        pgconn.consume_input()
+    ready = socket.readable_or_closed.poll(0)
+    if not ready:
+        return False
+    pgconn.consume_input()
+    if ready[0][1] & _CLOSED:
+        # Read up to the EOF, so that it raises now rather than on the next write.
+        for _ in range(_MAX_PENDING_READS):
+            pgconn.consume_input()
     return True
 
 
@@ -135,22 +142,15 @@ def exchange(
         raise ConnectionLost(str(error), sent=True) from None
 
 
-def send_without_waiting(
+def flush(
     pgconn: pq.abc.PGconn,
     socket: Socket,
-    send: Callable[[], None],
     while_waiting: WhileWaiting,
     on_input: Callable[[], None],
 ) -> None:
-    """Send what ``send`` queues, and return once the socket took it all.
-
-    If the socket's buffer is full, it waits until the server has read enough, reading
+    """Send what is queued on ``pgconn``, waiting for the socket to take it, and reading
     what the server sends meanwhile (``on_input`` takes it). Errors as for ``exchange``.
     """
-    try:
-        send()
-    except pg_errors.OperationalError as error:
-        raise ConnectionLost(str(error), sent=False) from None
     try:
         _flush(pgconn, socket, while_waiting, on_input)
     except pg_errors.OperationalError as error:

@@ -102,7 +102,22 @@ def extension_schema(plpy: Plpy) -> str:
     return plpy.quote_ident(str(name))
 
 
-def next_id(plpy: Plpy, schema: str, kind: str) -> int:
-    """A new id from the sequence of ``kind`` (job, step), taken in the caller's session:
-    nextval is not undone by the caller's rollback."""
-    return int(str(_value(plpy, f"SELECT {schema}._next_{kind}_id() AS value")))
+def next_job_id(plpy: Plpy, schema: str) -> int:
+    """A new job id from job_log's sequence, taken in the caller's session: nextval is
+    not undone by the caller's rollback."""
+    return int(str(_value(plpy, f"SELECT {schema}._next_job_id() AS value")))
+
+
+# Step ids taken ahead, ascending (see _next_step_ids()); they stay valid across the
+# session's transactions, since nextval is not undone.
+STEP_IDS_AHEAD = 16
+_step_ids: list[int] = []
+
+
+def next_step_id(plpy: Plpy, schema: str) -> int:
+    """A new step id from job_detail's sequence, taken in the caller's session."""
+    if not _step_ids:
+        query = f"SELECT {schema}._next_step_ids($1) AS value"
+        ids = plpy.execute(plan(plpy, query, ("pg_catalog.int4",)), [STEP_IDS_AHEAD])[0]["value"]
+        _step_ids.extend(reversed(ids))
+    return _step_ids.pop()

@@ -36,7 +36,7 @@ def add_job(plpy: Plpy, job_name: str | None) -> int:
     role = caller.current_user(plpy)
     params = (role, job_name, caller.backend_pid(), caller.postmaster_started(plpy))
     if not settings.waits_for_writes(plpy):
-        job_id = caller.next_id(plpy, connection.schema(plpy), "job")
+        job_id = caller.next_job_id(plpy, connection.schema(plpy))
         call = SentWrite(f"add_job({job_name!r})", role, _as_is)
         _send(plpy, statements.SENT_ADD_JOB, (*params, job_id, time.time()), call)
         return job_id
@@ -94,7 +94,7 @@ def update_step(
 
 def _send_add_step(plpy: Plpy, job_id: object, action: str | None, role: str) -> int:
     """add_step without waiting: the step's id is taken here, and returned at once."""
-    step_id = caller.next_id(plpy, connection.schema(plpy), "step")
+    step_id = caller.next_step_id(plpy, connection.schema(plpy))
 
     def explain(plpy: Plpy, error: JobmonError | None) -> JobmonError:
         if error is not None and error.sqlstate == FOREIGN_KEY_VIOLATION:

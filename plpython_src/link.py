@@ -56,7 +56,7 @@ class LoggingConnection:
         self._last_answer = time.monotonic()
         self._backlog = backlog.Backlog(self._checked_error)
         self._pipelined = False
-        self._ready_to_send = False
+        self._prepared_to_send = False
 
     @property
     def unanswered(self) -> int:
@@ -139,34 +139,52 @@ class LoggingConnection:
         """
         pgconn, pending = self._pgconn, self._backlog
         pending.take_answers(pgconn)
+        if len(pending) >= backlog.UNANSWERED_LIMIT or pending.failures or not self._pipelined:
+            self._ready_to_send(plpy)
+        # The common case costs no more than this: it is most of what such a call does.
+        try:
+            pgconn.send_query_prepared(statement.wire_name, params)
+            pgconn.pipeline_sync()
+        except pg_errors.OperationalError as error:
+            raise self._lost(error, sent=False) from None
+        pending.add(write)
+        try:
+            unsent = pgconn.flush()
+        except pg_errors.OperationalError as error:
+            raise self._lost(error, sent=True) from None
+        if unsent:  # the socket's buffer is full: wait, reading the answers
+
+            def read() -> None:
+                pending.take_answers(pgconn)
+                self._take_notifications()
+
+            watch = lockwait.LockWatch(plpy, self)
+            self._guarded(lambda: _wire.flush(pgconn, self._socket, watch, read), plpy)
+        # Its server goes idle only once it has answered: from now at the earliest.
+        self._last_answer = time.monotonic()
+
+    def _lost(self, error: Exception, *, sent: bool) -> _wire.ConnectionLost:
+        """The connection broke: it is closed, and its writes unanswered are counted."""
+        lost = _wire.ConnectionLost(str(error), sent=sent)
+        lost.unanswered = self._backlog.forget()
+        self.close()
+        return lost
+
+    def _ready_to_send(self, plpy: Plpy) -> None:
+        """Leave at most UNANSWERED_LIMIT less one writes unanswered (waiting for the
+        oldest), raise a failure found among them, and enter pipeline mode."""
+        pending = self._backlog
         if len(pending) >= backlog.UNANSWERED_LIMIT:
             self._wait_for_answers(backlog.UNANSWERED_LIMIT - 1, plpy)
         if pending.failures:
             self.settle(plpy)
-        if not self._ready_to_send:
+        if not self._prepared_to_send:
             # All at once, before anything is pending: preparing one later would wait.
             self.run_script(statements.prepare_sent(self.schema), plpy)
-            self._ready_to_send = True
+            self._prepared_to_send = True
         if not self._pipelined:
-            pgconn.enter_pipeline_mode()
+            self._pgconn.enter_pipeline_mode()
             self._pipelined = True
-        name = statement.wire_name
-
-        def queue() -> None:
-            pgconn.send_query_prepared(name, params)
-            pgconn.pipeline_sync()
-            pending.add(write)
-
-        def read() -> None:
-            pending.take_answers(pgconn)
-            self._take_notifications()
-
-        watch = lockwait.LockWatch(plpy, self)
-        self._guarded(
-            lambda: _wire.send_without_waiting(pgconn, self._socket, queue, watch, read), plpy
-        )
-        # Its server goes idle only once it has answered: from now at the earliest.
-        self._last_answer = time.monotonic()
 
     def settle(self, plpy: Plpy) -> None:
         """Wait for the answers of the writes sent without waiting, and raise the first

@@ -135,7 +135,7 @@ APPLY_RETENTION = Statement(
 
 # pg_jobmon.wait_for_writes off: the writes of add_job, add_step and update_step sent
 # without waiting for their answer. The id comes from the caller (_next_job_id(),
-# _next_step_id()), and the time is the caller's clock at the call, in seconds since the
+# _next_step_ids()), and the time is the caller's clock at the call, in seconds since the
 # epoch (the write may run a little later). Each admits the job's owner and its members
 # in its one statement: a write that changed no row was refused or names a missing
 # job or step, which is looked up only then.

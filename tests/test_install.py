@@ -242,7 +242,7 @@ def test_only_the_documented_functions_run_with_the_owners_rights(
         "_lock_sql_job",
         "_logging_sessions",
         "_next_job_id",
-        "_next_step_id",
+        "_next_step_ids",
         "_open_logging_connection",
         "_retention_applies",
     ]
