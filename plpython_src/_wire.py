@@ -135,11 +135,10 @@ def exchange(
         send()
     except pg_errors.OperationalError as error:
         raise ConnectionLost(str(error), sent=False) from None
-    try:
+    with _lost_once_sent:
         _flush(pgconn, socket, while_waiting)
-        return _collect(pgconn, socket, while_waiting)
-    except pg_errors.OperationalError as error:
-        raise ConnectionLost(str(error), sent=True) from None
+        results = _collect(pgconn, socket, while_waiting)
+    return results
 
 
 def flush(
@@ -151,10 +150,8 @@ def flush(
     """Send what is queued on ``pgconn``, waiting for the socket to take it, and reading
     what the server sends meanwhile (``on_input`` takes it). Errors as for ``exchange``.
     """
-    try:
+    with _lost_once_sent:
         _flush(pgconn, socket, while_waiting, on_input)
-    except pg_errors.OperationalError as error:
-        raise ConnectionLost(str(error), sent=True) from None
 
 
 def wait_until(
@@ -168,13 +165,29 @@ def wait_until(
 
     Past ``deadline`` (time.monotonic()), TimeoutError. Errors as for ``exchange``.
     """
-    try:
+    with _lost_once_sent:
         _flush(pgconn, socket, while_waiting)
         while not done():
             wait(socket.readable, while_waiting, deadline)
             pgconn.consume_input()
-    except pg_errors.OperationalError as error:
-        raise ConnectionLost(str(error), sent=True) from None
+
+
+class _LostOnceSent:
+    """A broken connection, once something was sent on it: ConnectionLost(sent=True).
+
+    A class rather than contextlib.contextmanager: every log call goes through it, and
+    a generator per use costs a microsecond.
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if isinstance(error, pg_errors.OperationalError):
+            raise ConnectionLost(str(error), sent=True) from None
+
+
+_lost_once_sent = _LostOnceSent()
 
 
 def _flush(
