@@ -164,8 +164,10 @@ class LoggingConnection:
         self._last_answer = time.monotonic()
 
     def _lost(self, error: Exception, *, sent: bool) -> _wire.ConnectionLost:
+        return self._dropped(_wire.ConnectionLost(str(error), sent=sent))
+
+    def _dropped(self, lost: _wire.ConnectionLost) -> _wire.ConnectionLost:
         """The connection broke: it is closed, and its writes unanswered are counted."""
-        lost = _wire.ConnectionLost(str(error), sent=sent)
         lost.unanswered = self._backlog.forget()
         self.close()
         return lost
@@ -197,16 +199,21 @@ class LoggingConnection:
         if failures:
             raise _reported(failures, plpy)
 
-    def _wait_for_answers(self, left: int, plpy: Plpy) -> None:
-        """Wait until at most ``left`` writes sent without waiting are unanswered."""
+    def _answered_down_to(self, left: int) -> Callable[[], bool]:
+        """For _wire.wait_until: takes the answers read, true once at most ``left``
+        writes sent without waiting are unanswered."""
         pgconn, pending = self._pgconn, self._backlog
 
         def answered() -> bool:
             pending.take_answers(pgconn)
             return len(pending) <= left
 
-        watch = lockwait.LockWatch(plpy, self)
-        self._guarded(lambda: _wire.wait_until(pgconn, self._socket, answered, watch), plpy)
+        return answered
+
+    def _wait_for_answers(self, left: int, plpy: Plpy) -> None:
+        """Wait until at most ``left`` writes sent without waiting are unanswered."""
+        answered, watch = self._answered_down_to(left), lockwait.LockWatch(plpy, self)
+        self._guarded(lambda: _wire.wait_until(self._pgconn, self._socket, answered, watch), plpy)
         self._last_answer = time.monotonic()
         self._take_notifications()
 
@@ -214,17 +221,11 @@ class LoggingConnection:
         """As the backend exits: wait up to ``timeout`` seconds for the answers, without
         SPI (no transaction is left to run it); the failures, and the writes unanswered."""
         if self._pipelined:
-            pgconn, pending = self._pgconn, self._backlog
-
-            def answered() -> bool:
-                pending.take_answers(pgconn)
-                return not pending
-
-            deadline = time.monotonic() + timeout
+            answered, deadline = self._answered_down_to(0), time.monotonic() + timeout
             with contextlib.suppress(TimeoutError, _wire.ConnectionLost):
-                _wire.wait_until(pgconn, self._socket, answered, _nothing, deadline)
-            if not pending:
-                pgconn.exit_pipeline_mode()
+                _wire.wait_until(self._pgconn, self._socket, answered, _nothing, deadline)
+            if not self._backlog:
+                self._pgconn.exit_pipeline_mode()
                 self._pipelined = False
         return self._backlog.take_failures(), self._backlog.forget()
 
@@ -278,9 +279,7 @@ class LoggingConnection:
         try:
             return work()
         except _wire.ConnectionLost as lost:
-            lost.unanswered = self._backlog.forget()
-            self.close()
-            raise
+            raise self._dropped(lost) from None
         except BaseException:
             self._backlog.forget()
             self._abandon(plpy)

@@ -36,20 +36,30 @@ class Statement:
         return f"PREPARE {self.name} ({types}) AS {self.template.format(schema=schema)}"
 
 
-# First ends the runs of the same job name whose session died without ending them (the
-# function is called only when the name has runs not ended: most often none has). $4
-# is when the caller's server started: a caller whose server is not the logging
-# server's has its job marked remote_session, since this server cannot see its session.
+def _job_row(job_id: str, start_time: str) -> str:
+    """The row of add_job's INSERT INTO job_log (job_id, owner, job_name, start_time,
+    pid, remote_session), job_id left out when ``job_id`` is empty.
+
+    It first ends the runs of the same job name whose session died without ending them
+    (the function is called only when the name has runs not ended: most often none has).
+    $4 is when the caller's server started: a caller whose server is not the logging
+    server's has its job marked remote_session, since this server cannot see its session.
+    """
+    return (
+        f" SELECT {job_id}$1, upper($2), {start_time}, $3,"
+        " $4 IS DISTINCT FROM extract(epoch FROM pg_postmaster_start_time())::text"
+        " FROM (SELECT CASE WHEN EXISTS (SELECT FROM {schema}.job_log AS j"
+        " WHERE j.job_name = upper($2) AND j.status IS NULL)"
+        " THEN {schema}._end_dead_jobs(upper($2)) END) AS dead_runs_ended"
+    )
+
+
 ADD_JOB = Statement(
     "pg_jobmon_add_job",
     ("text", "text", "integer", "text"),
     "INSERT INTO {schema}.job_log (owner, job_name, start_time, pid, remote_session)"
-    " SELECT $1, upper($2), now(), $3,"
-    " $4 IS DISTINCT FROM extract(epoch FROM pg_postmaster_start_time())::text"
-    " FROM (SELECT CASE WHEN EXISTS (SELECT FROM {schema}.job_log AS j"
-    " WHERE j.job_name = upper($2) AND j.status IS NULL)"
-    " THEN {schema}._end_dead_jobs(upper($2)) END) AS dead_runs_ended"
-    " RETURNING job_id",
+    + _job_row("", "now()")
+    + " RETURNING job_id",
 )
 
 
@@ -143,11 +153,7 @@ SENT_ADD_JOB = Statement(
     "pg_jobmon_sent_add_job",
     ("text", "text", "integer", "text", "bigint", "double precision"),
     "INSERT INTO {schema}.job_log (job_id, owner, job_name, start_time, pid, remote_session)"
-    " SELECT $5, $1, upper($2), to_timestamp($6), $3,"
-    " $4 IS DISTINCT FROM extract(epoch FROM pg_postmaster_start_time())::text"
-    " FROM (SELECT CASE WHEN EXISTS (SELECT FROM {schema}.job_log AS j"
-    " WHERE j.job_name = upper($2) AND j.status IS NULL)"
-    " THEN {schema}._end_dead_jobs(upper($2)) END) AS dead_runs_ended",
+    + _job_row("$5, ", "to_timestamp($6)"),
     on_demand=True,
 )
 
