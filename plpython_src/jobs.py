@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from . import caller, connection, session_end, settings, statements
+from . import caller, connection, moved_jobs, session_end, settings, statements
 from ._plpy import Plpy
 from .backlog import SentWrite
 from .errors import (
@@ -39,8 +39,10 @@ def add_job(plpy: Plpy, job_name: str | None) -> int:
         job_id = caller.next_job_id(plpy, connection.schema(plpy))
         call = SentWrite(f"add_job({job_name!r})", role, _as_is)
         _send(plpy, statements.SENT_ADD_JOB, (*params, job_id, time.time()), call)
-        return job_id
-    return _returned_id(connection.run(plpy, statements.ADD_JOB, _encode(params)))
+    else:
+        job_id = _returned_id(connection.run(plpy, statements.ADD_JOB, _encode(params)))
+    moved_jobs.added_job(job_id)
+    return job_id
 
 
 def add_step(plpy: Plpy, job_id: int | None, action: str | None, *, role: str | None = None) -> int:
@@ -50,9 +52,11 @@ def add_step(plpy: Plpy, job_id: int | None, action: str | None, *, role: str | 
     """
     _require(job_id, "job id")
     _require(action, "step action")
-    if role is None and not settings.waits_for_writes(plpy):
-        return _send_add_step(plpy, job_id, action, caller.current_user(plpy))
-    role = role or caller.current_user(plpy)
+    if role is None:
+        role = caller.current_user(plpy)
+        moved_jobs.writing_to_job(plpy, job_id, role)
+        if not settings.waits_for_writes(plpy):
+            return _send_add_step(plpy, job_id, action, role)
     params = _encode((job_id, action, role))
     try:
         result = connection.run(plpy, statements.ADD_STEP, params)
@@ -65,7 +69,9 @@ def add_step(plpy: Plpy, job_id: int | None, action: str | None, *, role: str | 
         raise
     if not _changed(result):
         _check_job(plpy, job_id, role)  # the membership ended in between
-    return _returned_id(result)
+    step_id = _returned_id(result)
+    moved_jobs.added_step(step_id)
+    return step_id
 
 
 def update_step(
@@ -78,10 +84,12 @@ def update_step(
 ) -> None:
     """Log the end of a step: its status, message and elapsed time."""
     _require(step_id, "step id")
-    if role is None and not settings.waits_for_writes(plpy):
-        _send_update_step(plpy, step_id, status, message, caller.current_user(plpy))
-        return
-    role = role or caller.current_user(plpy)
+    if role is None:
+        role = caller.current_user(plpy)
+        moved_jobs.writing_to_step(plpy, step_id, role)
+        if not settings.waits_for_writes(plpy):
+            _send_update_step(plpy, step_id, status, message, role)
+            return
     params = _encode((step_id, status, message, role))
     if _changed(connection.run(plpy, statements.UPDATE_STEP, params)):
         return
@@ -95,6 +103,7 @@ def update_step(
 def _send_add_step(plpy: Plpy, job_id: object, action: str | None, role: str) -> int:
     """add_step without waiting: the step's id is taken here, and returned at once."""
     step_id = caller.next_step_id(plpy, connection.schema(plpy))
+    moved_jobs.added_step(step_id)
 
     def explain(plpy: Plpy, error: JobmonError | None) -> JobmonError:
         if error is not None and error.sqlstate == FOREIGN_KEY_VIOLATION:
@@ -157,10 +166,10 @@ def finish_job(
     if not _changed(finished):
         raise _no_alert_code(alert_code)
     if finished.get_value(0, 1) == b"t":
-        _apply_retention(plpy, finished.get_value(0, 0))
+        _apply_retention(plpy, finished.get_value(0, 0), finished.get_value(0, 2))
 
 
-def _apply_retention(plpy: Plpy, job_name: bytes | None) -> None:
+def _apply_retention(plpy: Plpy, job_name: bytes | None, owner: bytes | None) -> None:
     """Delete a bounded batch of the job name's expired runs (job_retention).
 
     Run only for a name that has a limit, after the job's end committed, in a transaction
@@ -168,7 +177,7 @@ def _apply_retention(plpy: Plpy, job_name: bytes | None) -> None:
     caller, never an error of the close.
     """
     try:
-        connection.run(plpy, statements.APPLY_RETENTION, [job_name])
+        connection.run(plpy, statements.APPLY_RETENTION, [job_name, owner])
     except JobmonError as error:
         name = "" if job_name is None else job_name.decode()
         plpy.warning(

@@ -4,8 +4,15 @@ The connection's settings come from dblink_mapping_jobmon, which callers may not
 (it may hold a password). So the opening itself runs in the SECURITY DEFINER function
 _open_logging_connection(), with the rights of the extension's owner, and hands the
 open connection (or why it failed) to the caller's side through ``_handoff``: the only
-state that crosses that boundary. What depends on who the caller is (may it take a
-superuser's connection slot?) is decided on the caller's side, after the hand-off.
+state that crosses that boundary.
+
+The function is callable from SQL by any role the job-runner grant covers, so it keeps
+its own rules whoever calls it. It opens a connection only for a log call of this
+package, which arms the hand-off just before calling it and takes the connection just
+after: a direct call finds it unarmed and opens nothing. Who the caller is (may it take
+a superuser's connection slot?) is read on the caller's side, before the call, and
+carried in by the arming; a connection that the caller may not keep is closed before
+the function returns.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 from . import _wire, caller, config, freshness, lookup, settings, statements
 from ._plpy import Plpy
 from .errors import (
+    INSUFFICIENT_PRIVILEGE,
     INTERNAL_ERROR,
     READ_ONLY_SQL_TRANSACTION,
     TOO_MANY_CONNECTIONS,
@@ -43,13 +51,18 @@ class Opened(NamedTuple):
 
 
 class _Handoff:
-    """Carries the outcome of the opening out of the SECURITY DEFINER function."""
+    """Carries the outcome of the opening out of the SECURITY DEFINER function.
+
+    ``armed``: None unless a log call of this package is opening a connection, else
+    whether its caller may keep one in a slot reserved for superusers.
+    """
 
     def __init__(self) -> None:
         self._outcome: Opened | JobmonError | None = None
+        self.armed: bool | None = None
 
     def put(self, outcome: Opened | JobmonError) -> None:
-        self.discard()  # left by a direct call of _open_logging_connection(), say
+        self.discard()
         self._outcome = outcome
 
     def take(self) -> Opened:
@@ -72,25 +85,38 @@ _handoff = _Handoff()
 def open_logging_connection(plpy: Plpy) -> Opened:
     """Open the session's logging connection; the caller's side of the opening."""
     schema = caller.extension_schema(plpy)
+    _handoff.armed = caller.is_superuser(plpy)
     try:
         plpy.execute(f"SELECT {schema}._open_logging_connection()")
     except BaseException:
         _handoff.discard()
         raise
-    opened = _handoff.take()
-    if opened.in_reserved_slot and not caller.is_superuser(plpy):
-        # Only superusers may take those slots: the caller is not one.
-        opened.link.close()
-        raise _out_of_slots(f"Only slots reserved for superusers were left ({opened.link.target}).")
-    return opened
+    finally:
+        _handoff.armed = None
+    return _handoff.take()
 
 
 def open_for_session(plpy: Plpy) -> None:
     """The SECURITY DEFINER side: open a connection and leave the outcome in the hand-off."""
+    may_take_reserved_slot = _handoff.armed
+    if may_take_reserved_slot is None:
+        raise JobmonError(
+            "_open_logging_connection() opens connections for pg_jobmon's log calls only",
+            sqlstate=INSUFFICIENT_PRIVILEGE,
+            hint="Call add_job() or another log call: it opens the connection it needs.",
+        )
     try:
-        _handoff.put(_opened(plpy))
+        _handoff.put(_kept(_opened(plpy), may_take_reserved_slot))
     except JobmonError as failure:
         _handoff.put(failure)
+
+
+def _kept(opened: Opened, may_take_reserved_slot: bool) -> Opened:
+    if opened.in_reserved_slot and not may_take_reserved_slot:
+        # Only superusers may take those slots: the caller is not one.
+        opened.link.close()
+        raise _out_of_slots(f"Only slots reserved for superusers were left ({opened.link.target}).")
+    return opened
 
 
 def _opened(plpy: Plpy) -> Opened:

@@ -123,8 +123,8 @@ UPDATE_STEP, UPDATE_STEP_AS_MEMBER = _for_owner_and_members(
 )
 
 # close_job is finishing with alert code 1; fail_job with the code it is given. It
-# returns the job's name and whether job_retention sets a limit for it, so that only
-# then does APPLY_RETENTION follow.
+# returns the job's name, whether job_retention sets a limit for it, so that only then
+# does APPLY_RETENTION follow, and the job's owner, whose runs keep_runs counts.
 FINISH_JOB, FINISH_JOB_AS_MEMBER = _for_owner_and_members(
     "pg_jobmon_finish_job",
     ("bigint", "integer", "text"),
@@ -132,14 +132,15 @@ FINISH_JOB, FINISH_JOB_AS_MEMBER = _for_owner_and_members(
     " SET end_time = now(), status = t.alert_text"
     " FROM {schema}.job_status_text AS t"
     " WHERE j.job_id = $1 AND t.alert_code = $2 AND {who}"
-    " RETURNING j.job_name, {schema}._retention_applies(j.job_name)",
+    " RETURNING j.job_name, {schema}._retention_applies(j.job_name), j.owner",
 )
 
-# One bounded batch of a job name's expired runs, after its job ended (committed).
+# One bounded batch of a job name's expired runs, after its job ended (committed); $2 is
+# the job's owner.
 APPLY_RETENTION = Statement(
     "pg_jobmon_apply_retention",
-    ("text",),
-    "SELECT {schema}._apply_retention($1)",
+    ("text", "text"),
+    "SELECT {schema}._apply_retention($1, $2)",
     on_demand=True,
 )
 
@@ -207,6 +208,30 @@ STEP_ACCESS = Statement(
     on_demand=True,
 )
 
+# A write to a running job from a backend other than the one that added it (a
+# transaction-mode pooler runs a session's transactions on any of its backends): the job
+# is marked remote_session, so that the end of the backend that added it does not end it
+# as dead. Only for the job's owner and its members; $2 is the writing backend's pid.
+MARK_JOB_MOVED = Statement(
+    "pg_jobmon_mark_job_moved",
+    ("bigint", "integer", "text"),
+    "UPDATE {schema}.job_log AS j SET remote_session = true"
+    " WHERE j.job_id = $1 AND j.pid <> $2 AND j.status IS NULL AND NOT j.remote_session"
+    f" AND {_member('$3')}",
+    on_demand=True,
+)
+
+# The same for the job of step $1.
+MARK_STEP_MOVED = Statement(
+    "pg_jobmon_mark_step_moved",
+    ("bigint", "integer", "text"),
+    "UPDATE {schema}.job_log AS j SET remote_session = true"
+    " FROM {schema}.job_detail AS d"
+    " WHERE d.step_id = $1 AND j.job_id = d.job_id AND j.pid <> $2 AND j.status IS NULL"
+    f" AND NOT j.remote_session AND {_member('$3')}",
+    on_demand=True,
+)
+
 # Every job name's dead runs (job_log_clear, before it deletes anything); $1 is NULL.
 END_DEAD_JOBS = Statement(
     "pg_jobmon_end_dead_jobs",
@@ -256,6 +281,8 @@ ALL = (
     JOB_ACCESS,
     STEP_ACCESS,
     END_DEAD_JOBS,
+    MARK_JOB_MOVED,
+    MARK_STEP_MOVED,
     FAIL_STEP,
     FAIL_STEP_AS_MEMBER,
     SENT_ADD_JOB,

@@ -33,7 +33,6 @@ logger_application_name = names.logger_application_name
 # The functions every role may execute: they compute, or read with the caller's rights.
 PUBLIC_FUNCTIONS = {
     "_alert_text(integer)",
-    "_apply_retention(text)",
     "_dblink_mapping_version()",
     "_end_dead_jobs(text)",
     "_job_name(text)",

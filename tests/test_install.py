@@ -237,6 +237,7 @@ def test_only_the_documented_functions_run_with_the_owners_rights(
         "_apply_retention",
         "_cancel_logging_write",
         "_dblink_mapping_version",
+        "_is_logging_session",
         "_job_log_status_changed",
         "_live_backends",
         "_lock_sql_job",

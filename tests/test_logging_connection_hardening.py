@@ -338,3 +338,20 @@ def test_logging_connections_leave_reserved_slots_to_superusers() -> None:
             ("postgres", "SUPERUSER JOB", None),
             (RUNNER, "ROOM AGAIN", None),
         ]
+
+
+@pytest.mark.usefixtures("roles")
+def test_the_opening_function_opens_nothing_for_a_direct_call(
+    cluster: Cluster, db: str, conn: psycopg.Connection
+) -> None:
+    """_open_logging_connection() is SECURITY DEFINER and the job-runner grant covers it:
+    called directly, it opens no connection (one in a slot reserved for superusers, kept
+    open, would lock the DBA out)."""
+    with cluster.connect(db, user=RUNNER) as runner:
+        for _ in range(3):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                runner.execute(f"SELECT {SCHEMA}._open_logging_connection()")
+        assert logger_of(conn, runner) is None
+        # Its log calls still open the one they need.
+        add_job(runner, "logs as usual")
+        assert logger_of(conn, runner) is not None

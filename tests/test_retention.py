@@ -41,12 +41,13 @@ def old_runs(
     steps: int = 0,
 ) -> list[int]:
     """``count`` runs that ended ``age`` ago, a minute apart, oldest first, with ``steps``
-    steps each; written directly, as history of long ago would be. Their ids."""
+    steps each; written directly, as history of long ago would be, owned by the role of
+    ``conn`` (who logs the tests' other runs). Their ids."""
     ids = [
         job_id
         for (job_id,) in conn.execute(
             f"INSERT INTO {SCHEMA}.job_log (owner, job_name, start_time, end_time, status, pid)"
-            " SELECT 'history', %s, e - interval '10 seconds', CASE WHEN %s::text IS NULL"
+            " SELECT current_user, %s, e - interval '10 seconds', CASE WHEN %s::text IS NULL"
             " THEN NULL ELSE e END, %s::text, 0"
             " FROM generate_series(%s, 1, -1) AS i,"
             " LATERAL (SELECT now() - %s::interval - i * interval '1 minute') AS t(e)"
@@ -192,7 +193,8 @@ def test_keeps_a_run_that_ended_after_every_later_one(conn: psycopg.Connection) 
         scalar(
             conn,
             f"INSERT INTO {SCHEMA}.job_log (owner, job_name, start_time, end_time, status, pid)"
-            " VALUES ('history', 'OVERLAP', now() - %s::interval, now() - %s::interval, 'OK', 0)"
+            " VALUES (current_user, 'OVERLAP', now() - %s::interval, now() - %s::interval,"
+            " 'OK', 0)"
             " RETURNING job_id",
             times,
         )
@@ -201,7 +203,7 @@ def test_keeps_a_run_that_ended_after_every_later_one(conn: psycopg.Connection) 
     running = add_job(conn, "overlap")
     # The short run goes (the middle one ended after it); the middle one stays until the
     # running one ends; the long one ended after both.
-    assert scalar(conn, f"SELECT {SCHEMA}._apply_retention('overlap')") == 1
+    assert scalar(conn, f"SELECT {SCHEMA}._apply_retention('overlap', current_user)") == 1
     assert job_ids(conn, "overlap") == [long_run, middle, running]
     assert short not in job_ids(conn, "overlap")
     conn.execute(f"SELECT {SCHEMA}.close_job(%s)", (running,))
@@ -288,7 +290,8 @@ def test_check_job_status_answers_as_without_retention(conn: psycopg.Connection,
     with conn.transaction(force_rollback=True):
         before = answers(conn)
         for name in NAMES:
-            while batch := scalar(conn, f"SELECT {SCHEMA}._apply_retention(%s)", (name,)):
+            apply = f"SELECT {SCHEMA}._apply_retention(%s, 'history')"
+            while batch := scalar(conn, apply, (name,)):
                 deleted += batch
         assert answers(conn) == before
     assert deleted > 0
@@ -322,7 +325,8 @@ def test_a_failing_retention_warns_once_and_the_job_still_ends(
 
 
 def test_a_role_that_may_not_run_it_only_gets_a_warning(conn: psycopg.Connection) -> None:
-    """A logging role without EXECUTE on _apply_retention() (a DBA revoked it)."""
+    """A logging role without EXECUTE on _apply_retention() (not granted, as the README's
+    logging-role block grants it)."""
     retain(conn, "*", keep_succeeded="1 hour")
     conn.execute("CREATE ROLE retention_writer LOGIN")
     try:
@@ -333,7 +337,6 @@ def test_a_role_that_may_not_run_it_only_gets_a_warning(conn: psycopg.Connection
             f"GRANT SELECT ON {SCHEMA}.job_status_text TO retention_writer",
             f"GRANT USAGE ON SEQUENCE {SCHEMA}.job_log_job_id_seq,"
             f" {SCHEMA}.job_detail_step_id_seq TO retention_writer",
-            f"REVOKE EXECUTE ON FUNCTION {SCHEMA}._apply_retention(text) FROM PUBLIC",
         ):
             conn.execute(grant)
         port = scalar(conn, "SELECT current_setting('port')")
@@ -348,7 +351,7 @@ def test_a_role_that_may_not_run_it_only_gets_a_warning(conn: psycopg.Connection
         assert job_ids(conn, "revoked") == [*old, job_id]
         # As a DBA may: grant it to the logging role, and retention goes on.
         conn.execute(
-            f"GRANT EXECUTE ON FUNCTION {SCHEMA}._apply_retention(text) TO retention_writer"
+            f"GRANT EXECUTE ON FUNCTION {SCHEMA}._apply_retention(text, text) TO retention_writer"
         )
         finished_job(conn, "revoked")
         assert len(job_ids(conn, "revoked")) == 2

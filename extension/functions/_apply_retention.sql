@@ -3,8 +3,10 @@
 -- run it on the logging connection, in a transaction of its own after the job's end
 -- committed; a DBA may call it to drain a backlog.
 -- A run is expired when it ended longer ago than the limit for its status (keep_succeeded
--- for alert code 1's text, keep_failed for any other), or when it is not among the
--- keep_runs newest runs of its name. An expired run is deleted only when all hold:
+-- for alert code 1's text, keep_failed for any other), or, for runs of p_owner, when it
+-- is not among the keep_runs newest runs of its name that p_owner owns: each role's runs
+-- are counted apart, so that no role's runs push another's out of the history (NULL:
+-- no run is counted out). An expired run is deleted only when all hold:
 --   - it has ended (status and end_time set): a running job is never deleted;
 --   - its job_id is not in job_check_log: a failure still counted stays;
 --   - a run of the same name that started later has ended at or after its end. So
@@ -19,7 +21,12 @@
 -- calls, and goes with the last of them. Runs whose session died are ended first.
 -- SECURITY DEFINER because the logging role has no DELETE on the log (the README's
 -- grants for a logging role of its own give none), and needs none for its own writes.
-CREATE OR REPLACE FUNCTION @extschema@._apply_retention(p_job_name text)
+-- Who may run it: a session logged in as the logging role (dblink_mapping_jobmon's
+-- username) or as a superuser, whatever grants the current role has. The rows it locks
+-- (the runs it deletes, the dead jobs it ends, and through the job_log trigger the
+-- name's job_check_config row) stay locked until its transaction ends: only the logging
+-- connection's own short transactions, or a DBA's, may hold them.
+CREATE OR REPLACE FUNCTION @extschema@._apply_retention(p_job_name text, p_owner text DEFAULT NULL)
     RETURNS integer
     LANGUAGE plpgsql
     SECURITY DEFINER
@@ -46,6 +53,13 @@ DECLARE
     v_steps bigint := 0;
     v_deleted integer;
 BEGIN
+    IF NOT @extschema@._is_logging_session() THEN
+        RAISE EXCEPTION 'permission denied for function _apply_retention'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Only the pg_jobmon logging connection and superusers may delete'
+                           ' expired runs.',
+                  HINT = 'Expired runs are deleted as jobs of their name end.';
+    END IF;
     SELECT r.keep_succeeded, r.keep_failed, r.keep_runs INTO v_rule
     FROM @extschema@.job_retention AS r
     WHERE r.job_name IN (v_name, '*')
@@ -57,12 +71,13 @@ BEGIN
     -- Runs whose session died are ended first (as failed): never ended, they would
     -- never expire.
     PERFORM @extschema@._end_dead_jobs(v_name);
-    IF v_rule.keep_runs IS NOT NULL THEN
-        -- The keep_runs-th newest start, from the end of job_log_job_name_idx: runs that
-        -- started before it are beyond the count (runs tied with it stay).
+    IF v_rule.keep_runs IS NOT NULL AND p_owner IS NOT NULL THEN
+        -- The keep_runs-th newest start of p_owner's runs, from the end of
+        -- job_log_job_name_idx: its runs that started before it are beyond the count
+        -- (runs tied with it stay).
         SELECT j.start_time INTO v_runs_before
         FROM @extschema@.job_log AS j
-        WHERE j.job_name = v_name
+        WHERE j.job_name = v_name AND j.owner = p_owner
         ORDER BY j.start_time DESC
         OFFSET v_rule.keep_runs - 1
         LIMIT 1;
@@ -87,7 +102,7 @@ BEGIN
             AND j.start_time < v_before
             AND j.status IS NOT NULL
             AND j.end_time IS NOT NULL
-            AND (j.start_time < v_runs_before
+            AND ((j.owner = p_owner AND j.start_time < v_runs_before)
                  OR j.end_time < now() - CASE WHEN j.status = v_ok THEN v_rule.keep_succeeded
                                               ELSE v_rule.keep_failed END)
             AND j.job_id NOT IN (SELECT l.job_id FROM @extschema@.job_check_log AS l)
@@ -127,8 +142,7 @@ BEGIN
     RETURN v_deleted;
 END
 $$;
--- Executable by all: the logging connection runs it, and its role is not known when the
--- extension is installed (dblink_mapping_jobmon may name any role, at any time). It
--- deletes only what the DBA's job_retention rows have already condemned, in bounded
--- batches, and never waits; USAGE on the schema still decides who can reach it.
-GRANT EXECUTE ON FUNCTION @extschema@._apply_retention(text) TO PUBLIC;
+-- Not for PUBLIC: a logging role of the DBA's choosing is granted EXECUTE (README, A
+-- logging role of its own); the job-runner grant gives it too, and the check above
+-- refuses such a caller.
+REVOKE ALL ON FUNCTION @extschema@._apply_retention(text, text) FROM PUBLIC;

@@ -10,6 +10,9 @@
 -- pid is its caller's backend, never a logging connection's; and a logging connection
 -- that got the pid of a job's dead session started after the job, which
 -- _running_jobs() checks, as it does for any session that reuses a pid.
+-- The view is read afresh at every call: PostgreSQL keeps the first read of the session
+-- list for the rest of a transaction, and a session that started since would look dead
+-- to a caller whose transaction began before it.
 CREATE OR REPLACE FUNCTION @extschema@._live_backends()
     RETURNS TABLE (pid integer, backend_start timestamptz)
     LANGUAGE plpgsql
@@ -18,6 +21,7 @@ CREATE OR REPLACE FUNCTION @extschema@._live_backends()
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM pg_catalog.pg_stat_clear_snapshot();
     RETURN QUERY SELECT a.pid, a.backend_start FROM pg_catalog.pg_stat_get_activity(NULL) AS a;
 END
 $$;

@@ -1,7 +1,9 @@
 -- job_log_clear(): deletes the jobs that started an interval ago or earlier, with their
 -- steps, and logs the clearing as a job of its own; a NOTICE says what it deleted.
 -- It runs in the caller's transaction and needs DELETE on job_log and job_detail. Jobs
--- still running are kept, whatever their age. Deleting old rows takes no lock that the
+-- still running are kept, whatever their age, and so are the jobs not ended whose
+-- session this server cannot judge (remote_session: run on another server, or logged
+-- from more than one backend through a pooler). Deleting old rows takes no lock that the
 -- log writes of running jobs wait for: those insert and update other rows. Jobs whose
 -- session ended without ending them are ended as failed first (see _end_dead_jobs()).
 CREATE OR REPLACE FUNCTION @extschema@.job_log_clear(p_interval interval)
@@ -34,9 +36,11 @@ BEGIN
         USING @extschema@.job_log AS j
         WHERE d.job_id = j.job_id
             AND j.start_time <= v_boundary
+            AND (j.status IS NOT NULL OR NOT j.remote_session)
             AND j.job_id NOT IN (SELECT r.job_id FROM @extschema@._running_jobs() AS r);
         DELETE FROM @extschema@.job_log AS j
         WHERE j.start_time <= v_boundary
+            AND (j.status IS NOT NULL OR NOT j.remote_session)
             AND j.job_id NOT IN (SELECT r.job_id FROM @extschema@._running_jobs() AS r);
         GET DIAGNOSTICS v_jobs = ROW_COUNT;
     EXCEPTION WHEN OTHERS OR query_canceled THEN

@@ -7,9 +7,11 @@ CREATE TABLE @extschema@.job_log (
     end_time timestamptz,
     status text,
     pid integer NOT NULL,
-    -- True when the job's session ran on another server than this log's (a standby
-    -- logging to its primary, say): pid is that server's, so this one never judges
-    -- whether the session is alive. Added in 2.0.0, after 1.5.0's columns.
+    -- True when pid does not tell whether the job's session lives, so that this server
+    -- never judges it: the session ran on another server than this log's (a standby
+    -- logging to its primary, say), or the job was written to from another backend than
+    -- the one that added it (a transaction-mode pooler). Added in 2.0.0, after 1.5.0's
+    -- columns.
     remote_session boolean NOT NULL DEFAULT false
 );
 
