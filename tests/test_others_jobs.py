@@ -59,9 +59,9 @@ def test_only_the_logging_role_may_run_retention(cluster: Cluster, db: str, role
     by the function itself."""
     with cluster.connect(db, user=role) as hostile:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            hostile.execute(f"SELECT {SCHEMA}._apply_retention('NIGHTLY', %s)", (VICTIM,))
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
             hostile.execute(f"SELECT {SCHEMA}._apply_retention('NIGHTLY')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            hostile.execute(f"SELECT {SCHEMA}._apply_retention('NIGHTLY', %s)", (VICTIM,))
 
 
 @pytest.mark.usefixtures("roles")
