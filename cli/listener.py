@@ -32,6 +32,9 @@ LIVENESS = {
     "keepalives_count": 3,
     "tcp_user_timeout": 60000,
 }
+# Payloads kept between two wake-ups: past this many, any session flooding the channel
+# would only grow watch's memory; the rest are counted as "read everything again".
+MAX_PENDING = 10000
 
 
 class Listener:
@@ -42,6 +45,7 @@ class Listener:
         self.answer_within = answer_within
         self.cut = False  # whether deadline() cut the connection
         self.pending: collections.deque[str] = collections.deque()
+        self.overflowed = False  # whether payloads were dropped since the last take()
         conn.add_notify_handler(self._heard)
 
     @classmethod
@@ -75,7 +79,7 @@ class Listener:
         """Wait up to ``timeout`` seconds for a notification (or for ``wakeup_fd`` to be
         readable), then queue what has come. Raises psycopg.OperationalError when the
         connection is lost."""
-        if self.pending:
+        if self.pending or self.overflowed:
             return
         with selectors.DefaultSelector() as selector:
             selector.register(self.conn.fileno(), selectors.EVENT_READ)
@@ -84,6 +88,13 @@ class Listener:
             ready = selector.select(max(timeout, 0))
         if any(key.fd == self.conn.fileno() for key, _ in ready):
             self._read()
+
+    def take(self) -> tuple[list[str], bool]:
+        """The payloads heard since the last take, and whether some were dropped."""
+        payloads, overflowed = list(self.pending), self.overflowed
+        self.pending.clear()
+        self.overflowed = False
+        return payloads, overflowed
 
     def close(self) -> None:
         self.conn.close()
@@ -113,8 +124,14 @@ class Listener:
             if notify is None:
                 break
             if notify.relname.decode() == CHANNEL:
-                self.pending.append(notify.extra.decode("utf-8", errors="replace"))
+                self._queue(notify.extra.decode("utf-8", errors="replace"))
 
     def _heard(self, notify: psycopg.Notify) -> None:
         if notify.channel == CHANNEL:
-            self.pending.append(notify.payload)
+            self._queue(notify.payload)
+
+    def _queue(self, payload: str) -> None:
+        if len(self.pending) < MAX_PENDING:
+            self.pending.append(payload)
+        else:
+            self.overflowed = True

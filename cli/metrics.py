@@ -2,20 +2,24 @@
 served over HTTP (`--listen`) for Prometheus to scrape.
 
 The SQL and the metric names are those of cli/metrics_sql.py, which the collector files
-of doc/collectors/ share. Served, one scrape runs at a time on one connection, opened
-again whenever it is lost; a scrape that gets no answer from the database says
-pg_jobmon_up 0 instead of failing, so that Prometheus tells "database down" from
-"exporter down".
+of doc/collectors/ share. Served, each HTTP client has a thread of its own, so that a
+slow or stuck one delays no other; the scrapes themselves run one at a time on one
+database connection, opened again whenever it is lost. A scrape that gets no answer
+from the database says pg_jobmon_up 0 instead of failing, so that Prometheus tells
+"database down" from "exporter down".
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import signal
 import socket
 import sys
+import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
@@ -28,8 +32,18 @@ from cli.messages import CommandError
 
 DEFAULT_TIMEOUT = 10
 APPLICATION_NAME = "pg_jobmon metrics"
-# How long the server waits for a scraper that connected to send its request.
-_REQUEST_TIMEOUT = 10
+# The metrics show job names and failures to whoever can connect, and the server has
+# neither authentication nor TLS: without ADDR it listens on the loopback interface only.
+DEFAULT_ADDRESS = "127.0.0.1"
+# A client that connected has this long, in all, to send its whole request (a scraper
+# sends it at once), and this many bytes for it (a GET has a line and a few headers).
+REQUEST_DEADLINE = 5.0
+REQUEST_LIMIT = 8192
+# Clients served at once: a thread each. Past that, the one that has been sending its
+# request for longest makes room, so that idle connections cannot lock scrapers out.
+MAX_CLIENTS = 32
+# How long an answer may wait for a client that does not read it.
+_WRITE_TIMEOUT = 10
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,8 +65,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--listen",
         metavar="[ADDR:]PORT",
         type=_address,
-        help="serve the metrics over HTTP at /metrics on this address (all interfaces"
-        " when ADDR is left out) until SIGTERM or SIGINT, instead of printing them once",
+        help="serve the metrics over HTTP at /metrics on this address (the loopback"
+        f" interface, {DEFAULT_ADDRESS}, when ADDR is left out; 0.0.0.0 or [::] for all)"
+        " until SIGTERM or SIGINT, instead of printing them once",
     )
     parser.add_argument(
         "-t",
@@ -195,7 +210,7 @@ class _Stop(BaseException):
 
 def serve(collector: Collector, address: tuple[str, int]) -> int:
     host, port = address
-    server_class = _IPv6Server if ":" in host else HTTPServer
+    server_class = _IPv6Server if ":" in host else _Server
     try:
         server = server_class((host, port), _handler(collector))
     except OSError as failed:
@@ -218,20 +233,116 @@ def serve(collector: Collector, address: tuple[str, int]) -> int:
     return 0
 
 
-class _IPv6Server(HTTPServer):
+class _Refused(OSError):
+    """A client that broke the rules of a request: its connection is closed unanswered."""
+
+
+class _Server(ThreadingHTTPServer):
+    """A thread per client (daemon threads: SIGTERM does not wait for them), at most
+    MAX_CLIENTS of them."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        # The connections still sending their request, oldest first.
+        self._reading: dict[socket.socket, None] = {}
+        self._reading_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self._evict_oldest_reader()
+            if not self._slots.acquire(timeout=1):
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.done_reading(request)
+            self._slots.release()
+
+    def reading(self, connection: socket.socket) -> None:
+        with self._reading_lock:
+            self._reading[connection] = None
+
+    def done_reading(self, connection: socket.socket) -> None:
+        with self._reading_lock:
+            self._reading.pop(connection, None)
+
+    def _evict_oldest_reader(self) -> None:
+        # A shutdown wakes the thread's recv with an end of stream; the thread then ends
+        # and gives its slot back.
+        with self._reading_lock:
+            oldest = next(iter(self._reading), None)
+            if oldest is None:
+                return
+            del self._reading[oldest]
+        with contextlib.suppress(OSError):
+            oldest.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet for a client that went away or broke the rules; one line otherwise."""
+        failed = sys.exc_info()[1]
+        if not isinstance(failed, OSError):
+            messages.error(f"could not answer {client_address[0]}: {failed}")
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
+class _RequestReader(io.RawIOBase):
+    """A client's socket, read with one deadline and one size limit for the whole
+    request, however the client spreads its bytes."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self._connection = connection
+        self._ends = time.monotonic() + REQUEST_DEADLINE
+        self._left = REQUEST_LIMIT
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self._ends - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no whole request within {REQUEST_DEADLINE:g} s")
+        if self._left <= 0:
+            raise _Refused(f"a request of more than {REQUEST_LIMIT} bytes")
+        self._connection.settimeout(remaining)
+        count = self._connection.recv_into(memoryview(buffer)[: self._left])
+        self._left -= count
+        return count
+
+
 def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
+    # The collector keeps one connection, used by one scrape at a time.
+    scraping = threading.Lock()
+
     class Handler(BaseHTTPRequestHandler):
-        timeout = _REQUEST_TIMEOUT
         server_version = "pg_jobmon"
 
+        def setup(self) -> None:
+            super().setup()
+            self.rfile.close()
+            self.rfile = io.BufferedReader(_RequestReader(self.connection))
+            self._server().reading(self.connection)
+
         def do_GET(self) -> None:
+            # The request is read: from here the client can no longer be made room for.
+            self._server().done_reading(self.connection)
+            self.connection.settimeout(_WRITE_TIMEOUT)
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 started = time.monotonic()
-                text, failure = collector.scrape()
+                with scraping:
+                    text, failure = collector.scrape()
                 if failure is not None:
                     messages.error(
                         f"scrape failed after {time.monotonic() - started:.1f} s: {failure}"
@@ -241,6 +352,10 @@ def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
                 self._answer(200, "text/plain; charset=utf-8", "pg_jobmon metrics: see /metrics\n")
             else:
                 self._answer(404, "text/plain; charset=utf-8", "not found: see /metrics\n")
+
+        def _server(self) -> _Server:
+            assert isinstance(self.server, _Server)
+            return self.server
 
         def _answer(self, status: int, content_type: str, text: str) -> None:
             body = text.encode()
@@ -257,7 +372,7 @@ def _handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
 
 
 def _address(text: str) -> tuple[str, int]:
-    """[ADDR:]PORT, ADDR an IPv6 address in brackets; an empty ADDR: all interfaces."""
+    """[ADDR:]PORT, ADDR an IPv6 address in brackets; no ADDR: the loopback interface."""
     host, _, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     try:
@@ -266,9 +381,9 @@ def _address(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"not [ADDR:]PORT: {text!r}") from None
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"port out of range: {text!r}")
-    return host, number
+    return host or DEFAULT_ADDRESS, number
 
 
 def _show(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else (host or "0.0.0.0")
+    shown = f"[{host}]" if ":" in host else host
     return f"{shown}:{port}"

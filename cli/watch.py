@@ -1,7 +1,8 @@
 """`pg_jobmon watch`: each alert of pg_jobmon as it happens, to a hook or to stdout.
 
-Failures come as notifications on pg_jobmon_alert (cli/listener.py, cli/alerts.py),
-late jobs from check_job_status() every --interval (cli/lateness.py); each event goes to
+Failures are read from job_check_log and job_log alone (cli/alerts.py), again whenever a
+notification on pg_jobmon_alert points at a job (cli/listener.py, cli/hints.py), late
+jobs from check_job_status() every --interval (cli/lateness.py); each event goes to
 the --exec hook or out as a JSON line (cli/hooks.py). A lost connection is opened again
 with a bounded backoff, and what changed meanwhile is read from job_check_log.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import select
 import signal
@@ -27,6 +27,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cli import connection, messages, parsing, state
 from cli.alerts import AlertBook, AlertRow, Run
+from cli.hints import Hints
 from cli.hooks import Hook
 from cli.lateness import LatenessBook
 from cli.listener import APPLICATION_NAME, CHANNEL, LIVENESS, Listener
@@ -223,17 +224,15 @@ class _Watch:
         )
         next_poll = time.monotonic() + self.args.interval
         while not self.stop.requested:
-            while listener.pending and not self.stop.requested:
-                self._heard(conn, schema, listener.pending.popleft())
-            if self.stop.requested:
+            # One wake-up reads again what all the notifications heard so far point at;
+            # then the interval's work comes in its turn, however many keep coming.
+            heard = listener.pending or listener.overflowed
+            if heard and not self._wake(conn, schema, cleared_text):
                 return
             if time.monotonic() >= next_poll:
                 # Also read job_check_log again: an alert whose notification was never
                 # sent (the server drops it when the notification queue is nearly full)
                 # is reported within an interval all the same.
-                listener.wait(0)
-                if listener.pending:
-                    continue
                 if not self._reconcile(conn, schema, cleared_text, report=True):
                     return
                 self._poll(conn, schema, cleared_text, report=True, caught_up=False)
@@ -248,7 +247,7 @@ class _Watch:
         """Report what job_check_log holds that was not reported; False if asked to stop.
 
         LISTEN came first: a change committed from here on is either in these rows or in
-        a notification still to be read, which the book then knows to drop."""
+        a notification still to be read, whose own read then finds nothing new."""
         with self._deadline():
             rows = _alert_rows(conn, schema)
             events = self.alerts.catch_up(
@@ -265,28 +264,34 @@ class _Watch:
         deadline: contextlib.AbstractContextManager[None] = self.listener.deadline()
         return deadline
 
-    def _heard(self, conn: psycopg.Connection, schema: sql.Identifier, payload: str) -> None:
-        try:
-            decoded: Any = json.loads(payload)
-        except ValueError:
-            decoded = None
-        if not isinstance(decoded, dict) or "event" not in decoded:
-            messages.warning(
-                f"ignored a notification on {CHANNEL} that is no alert: {payload[:80]!r}"
-            )
-            return
-        event = self.alerts.live(decoded)
-        if event is None:
-            return
+    def _wake(self, conn: psycopg.Connection, schema: sql.Identifier, cleared_text: str) -> bool:
+        """Read again the names the pending notifications point at, and report what
+        changed there, as found in the tables alone; False if asked to stop."""
+        assert self.listener is not None
+        hints = Hints(*self.listener.take())
+        names_of: dict[int, str] = {}
         with self._deadline():
-            confirmed = _confirmed(conn, schema, event, self.alerts.known.get(event["job_name"]))
-        if confirmed is None:
-            messages.warning(
-                f"ignored a notification on {CHANNEL} that the log does not confirm:"
-                f" {payload[:80]!r}"
+            if hints.everything:
+                names: set[str] | None = None
+                rows = _alert_rows(conn, schema)
+            else:
+                names_of = _names_of(conn, schema, hints.job_ids)
+                names = hints.names | set(names_of.values())
+                rows = _alert_rows(conn, schema, names) if names else []
+            events = self.alerts.changes(
+                rows,
+                lambda name: _latest_run(conn, schema, name, cleared_text),
+                cleared_text,
+                names,
+                caught_up=False,
             )
-            return
-        self._deliver([confirmed], self.alerts, report=True)
+        unconfirmed = hints.unconfirmed(names_of, events, self.alerts.was_reported)
+        _warn_ignored(hints, unconfirmed)
+        if not self._deliver(events, self.alerts, report=True):
+            return False
+        self.alerts.replace(rows, names)
+        self._save()
+        return True
 
     def _poll(
         self,
@@ -330,59 +335,63 @@ class _Watch:
         return str(row[0]) if row is not None else "OK"
 
 
-def _alert_rows(conn: psycopg.Connection, schema: sql.Identifier) -> list[AlertRow]:
+def _alert_rows(
+    conn: psycopg.Connection, schema: sql.Identifier, names: set[str] | None = None
+) -> list[AlertRow]:
+    """The rows of job_check_log (of ``names`` only, unless None), with their runs."""
+    # Two statements, not one with "$1 OR ...": a name's rows come by its index.
+    only = sql.SQL("") if names is None else sql.SQL(" WHERE l.job_name = ANY(%s::text[])")
     rows = conn.execute(
         sql.SQL(
             "SELECT l.job_id, l.job_name, l.alert_code, t.alert_text, j.owner, j.status"
             " FROM {schema}.job_check_log AS l"
             " LEFT JOIN {schema}.job_log AS j ON j.job_id = l.job_id"
             " LEFT JOIN {schema}.job_status_text AS t ON t.alert_code = l.alert_code"
-            " ORDER BY l.job_id"
-        ).format(schema=schema)
+            "{only} ORDER BY l.job_id"
+        ).format(schema=schema, only=only),
+        None if names is None else (sorted(names),),
     ).fetchall()
     return [AlertRow(*row) for row in rows]
 
 
-def _confirmed(
-    conn: psycopg.Connection,
-    schema: sql.Identifier,
-    event: dict[str, Any],
-    known: dict[int, int] | None,
-) -> dict[str, Any] | None:
-    """``event`` as job_log confirms it, or None.
-
-    Any session may send a notification on the channel, so a hook is run only for what
-    the log shows: the run exists under that name, owner and status; a failure's run
-    ended, not well; and for a clear, none of the name's alerts that watch knew is left
-    in job_check_log. A payload cut to fit NOTIFY's limit gets its
-    name, owner and status back in full from job_log.
-    """
-    job_id, cleared = event.get("job_id"), event["event"] == "cleared"
-    if not all(_is_int(event.get(key)) for key in ("job_id", "alert_code")):
-        return None
-    row = conn.execute(
-        sql.SQL(
-            "SELECT j.job_name, j.owner, j.status, CASE WHEN %(cleared)s"
-            "     THEN NOT EXISTS (SELECT FROM {schema}.job_check_log AS l"
-            "                      WHERE l.job_id = ANY(%(alerted)s))"
-            "     ELSE j.status <> (SELECT t.alert_text FROM {schema}.job_status_text AS t"
-            "                       WHERE t.alert_code = 1) END"
-            " FROM {schema}.job_log AS j WHERE j.job_id = %(job_id)s"
-        ).format(schema=schema),
-        {"job_id": job_id, "cleared": cleared, "alerted": list(known or ())},
-    ).fetchone()
-    if row is None or not row[3]:
-        return None
-    name, owner, status = row[0], row[1], row[2]
-    if event.get("truncated"):
-        return {**event, "job_name": name, "owner": owner, "status": status}
-    if (name, owner, status) != (event["job_name"], event.get("owner"), event.get("status")):
-        return None
-    return event
+def _names_of(
+    conn: psycopg.Connection, schema: sql.Identifier, job_ids: list[int]
+) -> dict[int, str]:
+    """The job names of those of ``job_ids`` that are runs in job_log."""
+    if not job_ids:
+        return {}
+    rows = conn.execute(
+        sql.SQL("SELECT job_id, job_name FROM {}.job_log WHERE job_id = ANY(%s::bigint[])").format(
+            schema
+        ),
+        (job_ids,),
+    ).fetchall()
+    return {int(job_id): str(name) for job_id, name in rows}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _warn_ignored(hints: Hints, unconfirmed: int) -> None:
+    """One line per wake-up, however many notifications it ignored."""
+    if hints.everything:
+        messages.warning(
+            f"{hints.heard} notifications on {CHANNEL} at once; read all of job_check_log instead"
+        )
+    if hints.malformed:
+        messages.warning(
+            f"ignored {_notifications(hints.malformed)} on {CHANNEL} that {_is(hints.malformed)}"
+            f" no alert: {hints.first_malformed!r}"
+        )
+    if unconfirmed:
+        messages.warning(
+            f"ignored {_notifications(unconfirmed)} on {CHANNEL} that the log does not confirm"
+        )
+
+
+def _notifications(count: int) -> str:
+    return "a notification" if count == 1 else f"{count} notifications"
+
+
+def _is(count: int) -> str:
+    return "is" if count == 1 else "are"
 
 
 def _latest_run(conn: psycopg.Connection, schema: sql.Identifier, name: str, good: str) -> Run:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import math
 import re
+import select
 import shlex
 import signal
+import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -22,6 +27,8 @@ from command import command_environment, command_path, run_command
 from fix_cluster import SCHEMA, TEMPLATE, Cluster, add_job, scalar, started_cluster, wait_until
 from monitoring import configure, finished_job, moved_job
 from readme import MONITORING, ROOT, marked_block, readme_sql
+
+from cli.metrics import MAX_CLIENTS, REQUEST_DEADLINE, REQUEST_LIMIT
 
 COLLECTORS = ROOT / "doc" / "collectors"
 # A sample's identity: its metric name and its labels.
@@ -254,6 +261,85 @@ def test_served_scrapes_say_whether_the_database_is_up(own_cluster: Cluster) -> 
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+def trickle(url: str, seconds: float, every: float) -> float:
+    """A client that sends a request one byte every ``every`` seconds, for ``seconds``
+    (never a whole request); how long the server let it go on."""
+    started = time.monotonic()
+    request = b"GET /metrics HTTP/1.0\r\nUser-Agent: " + b"s" * 100
+    with socket.create_connection(address(url), timeout=30) as client:
+        for byte in request:
+            if time.monotonic() - started >= seconds:
+                break
+            readable, _, _ = select.select([client], [], [], every)
+            if readable and not client.recv(1):
+                break  # the server closed the connection
+            client.sendall(bytes([byte]))
+    return time.monotonic() - started
+
+
+def timed_scrape(url: str) -> float:
+    started = time.monotonic()
+    assert scrape(url)[key("pg_jobmon_up")] == 1
+    return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def served(environment: dict[str, str]) -> Iterator[str]:
+    """The URL of `pg_jobmon metrics --listen`, killed on the way out."""
+    server, url = serving(environment)
+    try:
+        yield url
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_trickling_client_does_not_delay_a_scrape(cluster: Cluster, db: str) -> None:
+    """A client that sends one byte a second for 10 s: scrapes meanwhile answer at once,
+    and the server closes the slow client's connection at its request deadline."""
+    with served(command_environment(cluster, db)) as url, ThreadPoolExecutor(1) as pool:
+        timed_scrape(url)  # the database connection is opened: not what is measured
+        slow = pool.submit(trickle, url, seconds=10, every=1)
+        latencies = []
+        for _ in range(4):
+            time.sleep(1)
+            latencies.append(timed_scrape(url))
+        let_go_on = slow.result(timeout=30)
+    print("scrape latencies while a client trickles:", [f"{s * 1000:.1f} ms" for s in latencies])
+    assert max(latencies) < 2
+    assert REQUEST_DEADLINE <= let_go_on < REQUEST_DEADLINE + 3
+
+
+def test_idle_connections_cannot_lock_a_scraper_out(cluster: Cluster, db: str) -> None:
+    """More silent connections than the server serves at once: the oldest make room."""
+    with served(command_environment(cluster, db)) as url, contextlib.ExitStack() as idle:
+        timed_scrape(url)
+        for _ in range(MAX_CLIENTS + 8):
+            idle.enter_context(socket.create_connection(address(url), timeout=30))
+        assert timed_scrape(url) < 2
+
+
+def test_a_request_too_large_is_refused(cluster: Cluster, db: str) -> None:
+    request = b"GET /metrics HTTP/1.0\r\nX-Padding: " + b"x" * REQUEST_LIMIT + b"\r\n\r\n"
+    with (
+        served(command_environment(cluster, db)) as url,
+        socket.create_connection(address(url), timeout=30) as client,
+    ):
+        with contextlib.suppress(ConnectionError):
+            client.sendall(request)
+        answer = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := client.recv(65536):
+                answer += chunk
+    assert b"200 OK" not in answer
 
 
 # ---------------------------------------------------------------------------------------

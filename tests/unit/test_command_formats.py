@@ -102,10 +102,12 @@ def test_a_family_is_help_type_then_samples() -> None:
 @pytest.mark.parametrize(
     ("text", "address"),
     [
-        ("9187", ("", 9187)),
+        # No address: the loopback one only, since the endpoint has no authentication.
+        ("9187", ("127.0.0.1", 9187)),
+        (":80", ("127.0.0.1", 80)),
         ("127.0.0.1:0", ("127.0.0.1", 0)),
         ("[::1]:9187", ("::1", 9187)),
-        (":80", ("", 80)),
+        ("0.0.0.0:9187", ("0.0.0.0", 9187)),
     ],
 )
 def test_listen_addresses(text: str, address: tuple[str, int]) -> None:

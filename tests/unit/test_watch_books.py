@@ -59,38 +59,6 @@ def test_a_row_gone_from_a_name_still_alerting_is_not_a_clear() -> None:
     assert book.known == {"A": {2: 3}}
 
 
-def test_a_notification_the_read_already_showed_is_dropped() -> None:
-    book = AlertBook()
-    caught_up(book, [row(7, "A")])
-    raised = {"event": "raised", "job_id": 7, "job_name": "A", "alert_code": 3}
-    cleared = {"event": "cleared", "job_id": 8, "job_name": "B", "alert_code": 1}
-    assert book.live(raised) is None
-    assert book.live(cleared) is None
-    new = {**raised, "job_id": 9}
-    assert book.live(new) == {**new, "caught_up": False}
-
-
-def test_notifications_of_changes_the_read_already_showed_are_dropped() -> None:
-    """A clear (by run 99) and a new failure (5) of a known name, both committed between
-    LISTEN and the read: reported once, by the catch-up."""
-    book = AlertBook({"A": {1: 3}})
-    assert caught_up(book, [row(5, "A")]) == [
-        ("cleared", "A", 99, 3, 0),
-        ("raised", "A", 5, None, 1),
-    ]
-    assert book.live({"event": "cleared", "job_id": 99, "job_name": "A", "alert_code": 1}) is None
-    assert book.live({"event": "raised", "job_id": 5, "job_name": "A", "alert_code": 3}) is None
-
-
-def test_a_live_clear_after_a_live_raise_is_reported() -> None:
-    book = AlertBook()
-    raised = book.live({"event": "raised", "job_id": 7, "job_name": "A", "alert_code": 3})
-    assert raised is not None
-    book.apply(raised)
-    assert book.live({"event": "cleared", "job_id": 8, "job_name": "A", "alert_code": 1})
-    assert book.live({"event": "no such event", "job_name": "A"}) is None
-
-
 def test_late_jobs_are_reported_on_each_change_only() -> None:
     book = LatenessBook()
 
