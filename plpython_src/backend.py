@@ -13,10 +13,15 @@ from typing import Callable, cast
 # pg_on_exit_callback: void (*)(int code, Datum arg).
 ExitCallback = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_size_t)
 
+# SessionEndType's DISCONNECT_KILLED: the value of pgStatSessionEndCause once the backend
+# got SIGTERM (pg_terminate_backend(), a fast shutdown).
+_DISCONNECT_KILLED = 4
+
 
 class BackendState:
-    """GetUserId(), GetCurrentTransactionStartTimestamp(), GetConfigOption() and
-    before_shmem_exit() of the running backend."""
+    """GetUserId(), GetCurrentTransactionStartTimestamp(), GetConfigOption(),
+    before_shmem_exit(), AbortOutOfAnyTransaction() and pgStatSessionEndCause of the
+    running backend."""
 
     def __init__(self) -> None:
         program = ctypes.CDLL(None)
@@ -31,6 +36,11 @@ class BackendState:
         self._before_shmem_exit = program.before_shmem_exit
         self._before_shmem_exit.restype = None
         self._before_shmem_exit.argtypes = [ExitCallback, ctypes.c_size_t]
+        self._abort_transaction = program.AbortOutOfAnyTransaction
+        self._abort_transaction.restype = None
+        self._abort_transaction.argtypes = []
+        # die() sets it even once the backend is exiting, when it sets nothing else.
+        self._end_cause = ctypes.c_int.in_dll(program, "pgStatSessionEndCause")
 
     def config_option(self, name: bytes) -> bytes | None:
         """The session's value of a setting; None when it is not set at all."""
@@ -44,6 +54,19 @@ class BackendState:
         """
         self._before_shmem_exit(callback, 0)
 
+    def abort_transaction(self) -> None:
+        """As the backend exits: end its transaction now, and let go of its locks.
+
+        Only for a callback of before_exit(). PostgreSQL's own exit callbacks do the same
+        (ShutdownPostgres(), RemoveTempRelationsCallback()); an ERROR there becomes FATAL
+        (proc_exit has begun), which exits without unwinding through Python's frames.
+        """
+        self._abort_transaction()
+
+    def terminated(self) -> bool:
+        """Whether the backend got SIGTERM (pg_terminate_backend(), a fast shutdown)."""
+        return self._end_cause.value == _DISCONNECT_KILLED
+
 
 def _function(program: ctypes.CDLL, name: str, result: type) -> Callable[[], int]:
     """A C function of ``program`` that takes no argument and returns an integer."""
@@ -56,7 +79,7 @@ def _function(program: ctypes.CDLL, name: str, result: type) -> Callable[[], int
 def _backend_state() -> BackendState | None:
     try:
         return BackendState()
-    except (OSError, AttributeError):  # not inside a PostgreSQL backend
+    except (OSError, AttributeError, ValueError):  # not inside a PostgreSQL backend
         return None
 
 

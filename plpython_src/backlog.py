@@ -45,10 +45,23 @@ class SentWrite(NamedTuple):
     role: str
     explain: Explain
 
+    @property
+    def function(self) -> str:
+        """Which call it was (add_job, add_step, update_step), without its arguments."""
+        return self.call.partition("(")[0]
+
 
 class Failure(NamedTuple):
     write: SentWrite
     error: JobmonError | None
+
+    @property
+    def reason(self) -> str:
+        """Why it failed, without looking anything up: the server's message, or what a
+        write that changed no row may have met."""
+        if self.error is not None:
+            return self.error.message
+        return "it changed no row: its job or step was missing, or not the caller's"
 
 
 class Backlog:
@@ -91,9 +104,9 @@ class Backlog:
         failures, self.failures = self.failures, []
         return failures
 
-    def forget(self) -> int:
-        """Drop the writes whose answer will never come (the connection is gone): how many."""
-        unanswered = len(self._sent)
+    def forget(self) -> list[SentWrite]:
+        """Drop the writes whose answer will never come (the connection is gone): which."""
+        unanswered = list(self._sent)
         self._sent.clear()
         self._first_result = None
         return unanswered

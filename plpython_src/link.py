@@ -16,7 +16,7 @@ from typing import Callable, TypeVar
 from psycopg import errors as pg_errors
 from psycopg import pq
 
-from . import _wire, backlog, caller, lockwait, names, settings, statements
+from . import _wire, backend, backlog, caller, lockwait, names, settings, statements
 from ._plpy import Plpy
 from .errors import INTERNAL_ERROR, JobmonError
 from .server_errors import server_error
@@ -168,7 +168,7 @@ class LoggingConnection:
 
     def _dropped(self, lost: _wire.ConnectionLost) -> _wire.ConnectionLost:
         """The connection broke: it is closed, and its writes unanswered are counted."""
-        lost.unanswered = self._backlog.forget()
+        lost.unanswered = len(self._backlog.forget())
         self.close()
         return lost
 
@@ -217,26 +217,27 @@ class LoggingConnection:
         self._last_answer = time.monotonic()
         self._take_notifications()
 
-    def settle_at_exit(self, timeout: float) -> tuple[list[backlog.Failure], int]:
-        """As the backend exits: wait up to ``timeout`` seconds for the answers, without
-        SPI (no transaction is left to run it); the failures, and the writes unanswered."""
+    def settle_at_exit(self, deadline: float) -> tuple[list[backlog.Failure], int]:
+        """As the backend exits: wait for the answers until ``deadline`` (monotonic) at
+        most, without SPI (no transaction is left to run it), and not past a terminate;
+        the failures, and how many writes got no answer."""
         if self._pipelined:
-            answered, deadline = self._answered_down_to(0), time.monotonic() + timeout
+            answered = self._answered_down_to(0)
             with contextlib.suppress(TimeoutError, _wire.ConnectionLost):
-                _wire.wait_until(self._pgconn, self._socket, answered, _nothing, deadline)
+                _wire.wait_until(self._pgconn, self._socket, answered, _while_exiting, deadline)
             if not self._backlog:
                 self._pgconn.exit_pipeline_mode()
                 self._pipelined = False
-        return self._backlog.take_failures(), self._backlog.forget()
+        return self._backlog.take_failures(), len(self._backlog.forget())
 
     @property
     def has_failures(self) -> bool:
         """Whether a write sent without waiting failed, and no call has raised it yet."""
         return bool(self._backlog.failures)
 
-    def run_at_exit(self, query: str, params: Params, timeout: float) -> bool:
-        """Run ``query`` as the backend exits: without SPI, for at most ``timeout``
-        seconds; whether it ran without error."""
+    def run_at_exit(self, query: str, params: Params, deadline: float) -> bool:
+        """Run ``query`` as the backend exits: without SPI, until ``deadline`` (monotonic)
+        at most, and not past a terminate; whether it ran without error."""
         pgconn, results = self._pgconn, []
 
         def answered() -> bool:
@@ -247,10 +248,9 @@ class LoggingConnection:
                 results.append(result)
             return False
 
-        deadline = time.monotonic() + timeout
         try:
             pgconn.send_query_params(query.encode(), params)
-            _wire.wait_until(pgconn, self._socket, answered, _nothing, deadline)
+            _wire.wait_until(pgconn, self._socket, answered, _while_exiting, deadline)
         except (TimeoutError, _wire.ConnectionLost, pg_errors.OperationalError):
             return False
         return all(result.status != _FATAL_ERROR for result in results)
@@ -279,10 +279,16 @@ class LoggingConnection:
         try:
             return work()
         except _wire.ConnectionLost as lost:
-            raise self._dropped(lost) from None
+            failures = self._backlog.take_failures()
+            dropped = self._dropped(lost)  # its error counts the writes unanswered
+            _warn_of(failures, [], plpy)
+            raise dropped from None
         except BaseException:
-            self._backlog.forget()
+            # Cut short (a cancel, a timeout, a lock): the error that goes on names none
+            # of the failures that came nor the writes given up with the connection.
+            given_up, failures = self._backlog.forget(), self._backlog.take_failures()
             self._abandon(plpy)
+            _warn_of(failures, given_up, plpy)
             raise
         finally:
             _in_flight = None
@@ -316,8 +322,11 @@ class LoggingConnection:
                 self._notified = True
 
 
-def _nothing() -> None:
-    """Waiting as the backend exits: nothing to check between polls."""
+def _while_exiting() -> None:
+    """Between polls as the backend exits: a terminate ends the wait, since no interrupt
+    is acted on any more."""
+    if backend.state is not None and backend.state.terminated():
+        raise TimeoutError
 
 
 def _reported(failures: list[backlog.Failure], plpy: Plpy) -> JobmonError:
@@ -325,10 +334,7 @@ def _reported(failures: list[backlog.Failure], plpy: Plpy) -> JobmonError:
     go out as WARNINGs first, so that none is dropped."""
     errors = [failure.write.explain(plpy, failure.error) for failure in failures]
     for failure, error in zip(failures[1:], errors[1:]):
-        plpy.warning(
-            f"a log write sent without waiting failed: {error.message}",
-            detail=_joined(error.detail, f"The write was {failure.write.call}."),
-        )
+        _warn_failed(failure, error, plpy)
     first, later = failures[0], len(failures) - 1
     also = f" {later} later such writes failed too (see the WARNINGs)." if later else ""
     return JobmonError(
@@ -345,6 +351,64 @@ def _reported(failures: list[backlog.Failure], plpy: Plpy) -> JobmonError:
 
 def _joined(detail: str | None, more: str) -> str:
     return f"{detail} {more}" if detail else more
+
+
+def _warn_failed(failure: backlog.Failure, error: JobmonError, plpy: Plpy) -> None:
+    plpy.warning(
+        f"a log write sent without waiting failed: {error.message}",
+        detail=_joined(error.detail, f"The write was {failure.write.call}."),
+    )
+
+
+_GIVEN_UP = (
+    "The wait for its answer was cut short, and the logging connection closed:"
+    " whether it was committed is unknown."
+)
+
+# What a wait cut short left that no WARNING could reach the caller with: the failures,
+# and how many writes were given up. The session's end reports them (take_unreported).
+_unreported: list[backlog.Failure] = []
+_unreported_given_up = 0
+
+
+def _warn_of(
+    failures: list[backlog.Failure], given_up: list[backlog.SentWrite], plpy: Plpy
+) -> None:
+    """A WARNING for each failure that came and each write given up, which the error of
+    a wait cut short does not name; what none can go out for is kept for the session's
+    end."""
+    global _unreported_given_up
+    warned = 0
+    try:
+        for failure in failures:
+            _warn_failed(failure, _explained(failure, plpy), plpy)
+            warned += 1
+        for write in given_up:
+            plpy.warning(
+                f"a log write sent without waiting was given up: {write.call}", detail=_GIVEN_UP
+            )
+            warned += 1
+    except Exception:  # no WARNING goes out: the server log and unreported_writes remain
+        _unreported.extend(failures[warned:])
+        _unreported_given_up += len(given_up) - max(0, warned - len(failures))
+
+
+def _explained(failure: backlog.Failure, plpy: Plpy) -> JobmonError:
+    """The failure as the next call would raise it, else (its lookup cannot be made now)
+    as it came."""
+    try:
+        return failure.write.explain(plpy, failure.error)
+    except Exception:
+        return failure.error or JobmonError(failure.reason, sqlstate=INTERNAL_ERROR)
+
+
+def take_unreported() -> tuple[list[backlog.Failure], int]:
+    """The failures and the number of writes given up that no WARNING reported."""
+    global _unreported_given_up
+    failures, given_up = list(_unreported), _unreported_given_up
+    _unreported.clear()
+    _unreported_given_up = 0
+    return failures, given_up
 
 
 # The connection whose exchange is under way: the only one _cancel_logging_write() may

@@ -1,13 +1,16 @@
 """The end of a session that sent writes without waiting (pg_jobmon.wait_for_writes off).
 
 Its last answers may still be on their way when the session ends. So the first write
-sent without waiting has the backend call ``_at_exit`` as it exits, before it lets go
-of its transaction: on a normal end it waits (at most pg_jobmon.lock_timeout) for every
-answer. A failure that no call raised, or a write left unanswered, goes to the server
-log as a WARNING; a failure also goes into the table unreported_writes, which the view
-logging_sessions shows, when the connection can still take it. A session ended by an
-error (FATAL, such as pg_terminate_backend()) does not wait: its unanswered writes are
-only counted.
+sent without waiting has the backend call ``_at_exit`` as it exits. With writes still
+unanswered, that first ends the session's transaction and lets go of its locks, which
+those writes may wait for (the backend would do so next anyway). On a normal end it then
+waits for every answer: at most pg_jobmon.lock_timeout, and never more than
+EXIT_WAIT_SECONDS; a terminate (pg_terminate_backend(), a fast shutdown) ends the wait
+at the next poll. A failure that no call raised, or a write left unanswered, goes to the
+server log as a WARNING; the failures also go into the table unreported_writes, which
+the view logging_sessions shows, when the connection can still take them (within
+_RECORD_SECONDS at least). A session ended by an error (FATAL, such as
+pg_terminate_backend()) waits for no answer: its unanswered writes are only counted.
 
 Nothing here may raise into the backend, nor use SPI: no transaction is left to use.
 """
@@ -17,14 +20,22 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import time
 
-from . import backend, connection, settings, statements
+from . import backend, connection, link, settings, statements
 from ._plpy import Plpy
 from .backlog import Failure
 
+# The longest a session's end waits for the answers to its writes, whatever
+# pg_jobmon.lock_timeout says (doc/pg_jobmon.md, pg_jobmon.wait_for_writes): the
+# backend holds its connection slot, and holds up a smart shutdown, until it ends.
+EXIT_WAIT_SECONDS = 5.0
+# What recording the failures gets at least, after a wait that took most of the cap.
+_RECORD_SECONDS = 0.5
+
 # Keeps the callback alive for the life of the backend: the backend holds only a pointer.
 _callback: object | None = None
-_wait_seconds = settings.LOCK_TIMEOUT_DEFAULT_SECONDS
+_wait_seconds = EXIT_WAIT_SECONDS
 
 
 def watch(plpy: Plpy) -> None:
@@ -33,7 +44,7 @@ def watch(plpy: Plpy) -> None:
     if _callback is not None or backend.state is None:
         return
     limit = settings.lock_timeout(plpy)
-    _wait_seconds = limit if limit else settings.LOCK_TIMEOUT_DEFAULT_SECONDS
+    _wait_seconds = min(limit, EXIT_WAIT_SECONDS) if limit else EXIT_WAIT_SECONDS
     callback = backend.ExitCallback(functools.partial(_at_exit, plpy))
     backend.state.before_exit(callback)
     _callback = callback
@@ -49,39 +60,46 @@ def before_close(plpy: Plpy) -> None:
 def _at_exit(plpy: Plpy, code: int, _argument: int) -> None:
     # The backend is exiting, from C: nothing may escape into it.
     with contextlib.suppress(BaseException):
+        opened = connection.opened()
+        if opened is not None and opened.unanswered and backend.state is not None:
+            backend.state.abort_transaction()
         _settle(plpy, normal_end=code == 0)
 
 
 def _settle(plpy: Plpy, *, normal_end: bool) -> None:
-    link = connection.opened()
-    if link is None or (not link.unanswered and not link.has_failures):
-        return
-    failures, unanswered = link.settle_at_exit(_wait_seconds if normal_end else 0.0)
+    opened = connection.opened()
+    failures, unanswered = link.take_unreported()
+    deadline, given_up = time.monotonic() + (_wait_seconds if normal_end else 0.0), 0
+    if opened is not None and (opened.unanswered or opened.has_failures or failures):
+        failed, given_up = opened.settle_at_exit(deadline)
+        failures, unanswered = failures + failed, unanswered + given_up
     if not failures and not unanswered:
         return
-    first = _described(failures[0]) if failures else None
+    first = f"{failures[0].write.call}: {failures[0].reason}" if failures else None
     plpy.warning(
         "pg_jobmon: the session ended with log writes that it did not report",
         detail=f"Of the writes sent without waiting, {len(failures)} failed without being"
         f" raised and {unanswered} got no answer."
         + (f" The first failure: {first}" if first else ""),
     )
-    if normal_end and failures and not unanswered:
-        params = [
-            str(os.getpid()).encode(),
-            failures[0].write.role.encode(),
-            str(len(failures)).encode(),
-            None if first is None else first.encode(),
-        ]
-        query = statements.RECORD_UNREPORTED.format(schema=link.schema)
-        link.run_at_exit(query, params, _wait_seconds)
+    # Behind a write given up on, the record would wait for it: the WARNING stays alone.
+    if failures and opened is not None and not given_up:
+        _record(opened, failures, max(deadline, time.monotonic() + _RECORD_SECONDS))
 
 
-def _described(failure: Failure) -> str:
-    # No SPI to look up why a write changed no row: say what it could be.
-    why = (
-        failure.error.message
-        if failure.error is not None
-        else "it changed no row: its job or step was missing, or not the caller's"
+def _record(opened: link.LoggingConnection, failures: list[Failure], deadline: float) -> None:
+    """A row of unreported_writes: the first failure's call, SQLSTATE and server's
+    message, never the call's arguments (the monitor role reads the rows)."""
+    first = failures[0]
+    sqlstate = None if first.error is None else first.error.sqlstate
+    values = (
+        str(os.getpid()),
+        first.write.role,
+        str(len(failures)),
+        first.write.function,
+        sqlstate,
+        first.reason[: statements.UNREPORTED_MESSAGE_LIMIT],
     )
-    return f"{failure.write.call}: {why}"
+    params = [None if value is None else value.encode() for value in values]
+    query = statements.RECORD_UNREPORTED.format(schema=opened.schema)
+    opened.run_at_exit(query, params, deadline)

@@ -316,11 +316,15 @@ WHERE r.rolname = CURRENT_USER"""
 
 # A session that ends with failures of writes sent without waiting that no call raised:
 # recorded for logging_sessions as the backend exits (session_end.py), without a prepared
-# statement, since nothing may wait for a preparation then.
+# statement, since nothing may wait for a preparation then. The first failure's call
+# (add_step, ...), SQLSTATE and server's message: never the call's arguments.
 RECORD_UNREPORTED = (
-    "INSERT INTO {schema}.unreported_writes (caller_pid, caller_role, writes_failed, first_error)"
-    " VALUES ($1, $2, $3, $4)"
+    "INSERT INTO {schema}.unreported_writes"
+    " (caller_pid, caller_role, writes_failed, first_call, first_sqlstate, first_error)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
 )
+# The longest message recorded there: unreported_writes' CHECK on first_error.
+UNREPORTED_MESSAGE_LIMIT = 200
 
 # The version of dblink_mapping_jobmon's row as a fresh snapshot sees it; run only on a
 # logging connection into the caller's own database.

@@ -363,10 +363,12 @@ configs = st.one_of(
 
 @dataclass(frozen=True)
 class LogState:
-    """Every row of the log, by key, as a hash of its whole contents."""
+    """Every row of the log, by key, as a hash of its whole contents (a job's but
+    remote_session, which ``moved`` tells)."""
 
     jobs: dict[int, str]
     running_jobs: frozenset[int]
+    moved: frozenset[int]
     steps: dict[int, str]
     open_steps: frozenset[int]
     step_jobs: dict[int, int]
@@ -375,8 +377,12 @@ class LogState:
 
 def log_state(conn: psycopg.Connection) -> LogState:
     rows = conn.execute(
-        f"SELECT 'job', job_id, md5(j::text), status IS NULL, NULL::bigint"
+        f"SELECT 'job', job_id,"
+        f" md5((job_id, owner, job_name, start_time, end_time, status, pid)::text),"
+        f" status IS NULL, NULL::bigint"
         f" FROM {SCHEMA}.job_log AS j"
+        f" UNION ALL SELECT 'moved', job_id, NULL, false, NULL"
+        f" FROM {SCHEMA}.job_log WHERE remote_session"
         f" UNION ALL SELECT 'step', step_id, md5(d::text),"
         f"  end_time IS NULL OR status IS NULL, job_id FROM {SCHEMA}.job_detail AS d"
         f" UNION ALL SELECT 'check', job_id, md5(c::text), false, NULL"
@@ -385,6 +391,7 @@ def log_state(conn: psycopg.Connection) -> LogState:
     return LogState(
         jobs={key: digest for kind, key, digest, _, _ in rows if kind == "job"},
         running_jobs=frozenset(key for kind, key, _, flag, _ in rows if kind == "job" and flag),
+        moved=frozenset(key for kind, key, _, _, _ in rows if kind == "moved"),
         steps={key: digest for kind, key, digest, _, _ in rows if kind == "step"},
         open_steps=frozenset(key for kind, key, _, flag, _ in rows if kind == "step" and flag),
         step_jobs={key: job for kind, key, _, _, job in rows if kind == "step"},
@@ -585,6 +592,7 @@ def check_log(
     steps = change(before.steps, after.steps)
     name = function.name
     jobs, steps = dead_job_ended(bench, name, after, jobs, steps)
+    check_moved(bench, name, before, after, jobs)
     unchanged = jobs.none and steps.none and before.checks == after.checks
     if name in READERS:
         assert unchanged, f"{name} wrote to the log: jobs {jobs}, steps {steps}"
@@ -615,6 +623,23 @@ def check_log(
         check_sql_job(bench, outcome, jobs, steps, after)
     else:
         check_job_log_clear(bench, outcome, jobs, steps)
+
+
+def check_moved(bench: Bench, name: str, before: LogState, after: LogState, jobs: Change) -> None:
+    """A job is marked remote_session only by a write of its own owner's steps from
+    another backend than its own (a pooler's), which the bench's session always is
+    for the jobs it did not add; nothing takes the mark off."""
+    assert before.moved - after.moved <= jobs.removed, "a job lost its remote_session"
+    marked = (after.moved - before.moved) - jobs.added
+    if not marked:
+        return
+    assert name in ("add_step", "update_step", "sql_step"), f"{name} marked {marked}"
+    assert len(marked) == 1, f"{name} marked {marked}"
+    assert bench.holds(
+        f"SELECT pid <> pg_backend_pid() AND status IS NULL FROM {SCHEMA}.job_log"
+        " WHERE job_id = %s",
+        (next(iter(marked)),),
+    ), f"{name} marked a job of its own backend, or one ended"
 
 
 def dead_job_ended(

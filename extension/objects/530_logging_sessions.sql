@@ -12,7 +12,9 @@ CREATE VIEW @extschema@.logging_sessions AS
     UNION ALL
     SELECT pg_catalog.current_database(), u.caller_pid, u.caller_role::name, NULL,
         NULL, NULL, NULL, NULL, NULL,
-        u.ended_at, u.writes_failed, u.first_error
+        u.ended_at, u.writes_failed,
+        u.first_call || ': ' || u.first_error
+            || coalesce(' (SQLSTATE ' || u.first_sqlstate || ')', '')
     FROM @extschema@.unreported_writes AS u;
 
 COMMENT ON VIEW @extschema@.logging_sessions IS
